@@ -1,0 +1,264 @@
+/**
+ * The DVD: recordings, their keyed index, play counts and the record-mode decision for each
+ * request. No I/O and no network here: the loader hands the DVD a {@link RecordingStore} (in memory
+ * for JSON files, the mapped file for binary ones) and the interceptor asks it what to do.
+ */
+import { CannotRecordError, type NearMiss, type UnmatchedDetails, UnmatchedRequestError } from './errors.js'
+import {
+  differingMatchers,
+  type ExtraMatcher,
+  type MatcherName,
+  ParsedRequest,
+  requestKey,
+} from './matchers.js'
+import {
+  type DVDRequest,
+  type DVDResponse,
+  describeRequest,
+  isRecordedError,
+  type Outcome,
+  type Recording,
+  withoutHeaders,
+} from './model.js'
+import type { RecordMode } from './options.js'
+
+/** Where a DVD's recordings live. Ids are positions in recording order, from 0. */
+export interface RecordingStore {
+  /** Number of recordings. */
+  readonly count: number
+  /** Ids of the recordings whose key equals `key`, in recording order. */
+  lookup(key: string): readonly number[]
+  /** The recording with this id. */
+  get(id: number): Recording
+}
+
+/** A store held in memory, indexed by key once when built. */
+export class MemoryStore implements RecordingStore {
+  readonly #recordings: Recording[]
+  readonly #index = new Map<string, number[]>()
+  readonly #matchOn: readonly MatcherName[]
+
+  constructor(recordings: Recording[], matchOn: readonly MatcherName[]) {
+    this.#recordings = recordings
+    this.#matchOn = matchOn
+    for (let id = 0; id < recordings.length; id++) this.#addToIndex(id)
+  }
+
+  get count(): number {
+    return this.#recordings.length
+  }
+
+  lookup(key: string): readonly number[] {
+    return this.#index.get(key) ?? []
+  }
+
+  get(id: number): Recording {
+    const recording = this.#recordings[id]
+    if (!recording) throw new RangeError(`no recording #${id}`)
+    return recording
+  }
+
+  /** Appends a recording and returns its id. */
+  add(recording: Recording): number {
+    this.#recordings.push(recording)
+    this.#addToIndex(this.#recordings.length - 1)
+    return this.#recordings.length - 1
+  }
+
+  #addToIndex(id: number): void {
+    const key = requestKey(new ParsedRequest(this.get(id).request), this.#matchOn)
+    const bucket = this.#index.get(key)
+    if (bucket) bucket.push(id)
+    else this.#index.set(key, [id])
+  }
+}
+
+/** What the interceptor must do with a request. */
+export type Decision =
+  /** Send it to the network and do not record it (passthrough, or not recordable). */
+  | { kind: 'live' }
+  /** Send it to the network and record the outcome for this (filtered) request. */
+  | { kind: 'record'; request: DVDRequest }
+  /** Answer with this recording. */
+  | { kind: 'replay'; id: number; recording: Recording }
+  /** Fail the request with this error. */
+  | { kind: 'fail'; error: UnmatchedRequestError }
+
+/** Settings of a DVD (validated options plus where it came from). */
+export interface DVDSettings {
+  /** Name of the file, used in messages. */
+  file: string
+  mode: RecordMode
+  /** Whether recordings were loaded from an existing file. */
+  fromFile: boolean
+  matchOn: readonly MatcherName[]
+  extraMatchers: readonly ExtraMatcher[]
+  filterHeaders: ReadonlySet<string>
+  beforeRecordRequest?: ((request: DVDRequest) => DVDRequest | null) | undefined
+  beforeRecordResponse?: ((response: DVDResponse) => DVDResponse) | undefined
+  allowPlaybackRepeats: boolean
+}
+
+/** How many recordings an unmatched-request message compares against at most. */
+const NEAREST_SCAN_LIMIT = 200_000
+
+/** Recordings plus the keyed index, play counts and the per-request decision of the record mode. */
+export class DVD {
+  readonly settings: DVDSettings
+  readonly #base: RecordingStore
+  readonly #added: MemoryStore
+  readonly #plays = new Map<number, number>()
+  #dirty = false
+
+  constructor(base: RecordingStore, settings: DVDSettings) {
+    this.#base = base
+    this.settings = settings
+    this.#added = new MemoryStore([], settings.matchOn)
+  }
+
+  /** Whether the recordings came from an existing file. */
+  get fromFile(): boolean {
+    return this.settings.fromFile
+  }
+
+  /** Whether something was recorded since the DVD was opened (it needs saving). */
+  get dirty(): boolean {
+    return this.#dirty
+  }
+
+  /** Number of recordings, old and new. */
+  get count(): number {
+    return this.#base.count + this.#added.count
+  }
+
+  /** Total number of replays served. */
+  get playCount(): number {
+    let total = 0
+    for (const plays of this.#plays.values()) total += plays
+    return total
+  }
+
+  /** True when every recording has been played (or was recorded in this session). */
+  get allPlayed(): boolean {
+    return this.#plays.size === this.count
+  }
+
+  /** The recording with this id (ids follow recording order, from 0). */
+  get(id: number): Recording {
+    return id < this.#base.count ? this.#base.get(id) : this.#added.get(id - this.#base.count)
+  }
+
+  /** Every recording, in recording order. */
+  *recordings(): IterableIterator<Recording> {
+    for (let id = 0; id < this.count; id++) yield this.get(id)
+  }
+
+  /** Recordings never played (recordings made in this session count as played). */
+  unplayed(): Recording[] {
+    const result: Recording[] = []
+    for (let id = 0; id < this.count; id++) if (!this.#plays.has(id)) result.push(this.get(id))
+    return result
+  }
+
+  /**
+   * Applies `filterHeaders` then `beforeRecordRequest`. `null` means "not recordable": the request
+   * goes to the network untouched. A hook that throws counts as `null`, as in Python dvd-rw.
+   */
+  prepare(request: DVDRequest): DVDRequest | null {
+    const { filterHeaders, beforeRecordRequest } = this.settings
+    let prepared = request
+    if (filterHeaders.size > 0)
+      prepared = { ...request, headers: withoutHeaders(request.headers, filterHeaders) }
+    if (!beforeRecordRequest) return prepared
+    try {
+      return beforeRecordRequest(prepared) ?? null
+    } catch {
+      return null
+    }
+  }
+
+  /** Decides what happens to an outgoing request under this DVD's record mode. */
+  decide(request: DVDRequest): Decision {
+    const { mode } = this.settings
+    if (mode === 'passthrough') return { kind: 'live' }
+    const prepared = this.prepare(request)
+    if (prepared === null) return { kind: 'live' }
+    if (mode === 'all' || (mode === 'once' && !this.fromFile)) return { kind: 'record', request: prepared }
+    const parsed = new ParsedRequest(prepared)
+    const key = requestKey(parsed, this.settings.matchOn)
+    const found = this.#find(key, prepared)
+    if (found) return found
+    if (mode === 'new_episodes') return { kind: 'record', request: prepared }
+    const details = this.#unmatchedDetails(parsed, key)
+    return {
+      kind: 'fail',
+      error: mode === 'once' ? new CannotRecordError(details) : new UnmatchedRequestError(details),
+    }
+  }
+
+  /** Stores the outcome of a request that went to the network. */
+  record(request: DVDRequest, outcome: Outcome): number {
+    const hook = this.settings.beforeRecordResponse
+    const stored = hook && !isRecordedError(outcome) ? hook(outcome) : outcome
+    const id = this.#base.count + this.#added.add({ request, outcome: stored })
+    // It was answered live, so it must not answer a later identical request as if replayed.
+    this.#plays.set(id, 1)
+    this.#dirty = true
+    return id
+  }
+
+  #candidates(key: string): number[] {
+    const added = this.#added.lookup(key)
+    const base = this.#base.lookup(key)
+    if (added.length === 0) return base as number[]
+    return [...base, ...added.map((id) => id + this.#base.count)]
+  }
+
+  #passesExtra(recorded: DVDRequest, incoming: DVDRequest): boolean {
+    return this.settings.extraMatchers.every((matcher) => matcher(recorded, incoming))
+  }
+
+  #find(key: string, incoming: DVDRequest): Decision | undefined {
+    let fallback: { id: number; recording: Recording } | undefined
+    for (const id of this.#candidates(key)) {
+      const recording = this.get(id)
+      if (!this.#passesExtra(recording.request, incoming)) continue
+      const plays = this.#plays.get(id) ?? 0
+      if (plays === 0) {
+        this.#plays.set(id, 1)
+        return { kind: 'replay', id, recording }
+      }
+      if (this.settings.allowPlaybackRepeats) fallback = { id, recording }
+    }
+    if (!fallback) return undefined
+    this.#plays.set(fallback.id, (this.#plays.get(fallback.id) ?? 0) + 1)
+    return { kind: 'replay', ...fallback }
+  }
+
+  #unmatchedDetails(incoming: ParsedRequest, key: string): UnmatchedDetails {
+    const { matchOn, file, mode } = this.settings
+    const sameKey = new Set(this.#candidates(key))
+    let alreadyPlayed = 0
+    const misses: NearMiss[] = []
+    const limit = Math.min(this.count, NEAREST_SCAN_LIMIT)
+    for (let id = 0; id < limit; id++) {
+      const recorded = this.get(id).request
+      if (sameKey.has(id)) {
+        if (this.#plays.has(id)) alreadyPlayed++
+        else misses.push({ index: id, request: describeRequest(recorded), differences: ['extraMatchers'] })
+        continue
+      }
+      const differences = differingMatchers(new ParsedRequest(recorded), incoming, matchOn)
+      misses.push({ index: id, request: describeRequest(recorded), differences })
+    }
+    misses.sort((a, b) => a.differences.length - b.differences.length || a.index - b.index)
+    return {
+      file,
+      mode,
+      request: describeRequest(incoming.request),
+      matchOn,
+      nearest: misses.slice(0, 3),
+      alreadyPlayed,
+    }
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * One exported class per failure a user can act on. Each has a stable `code` (`DVD_ERR_*`, shared
+ * with the native addon), keeps the underlying error as `cause`, and says which file and what to do.
+ */
+import type { RecordMode } from './options.js'
+
+/** Base class of every error dvd-rw raises itself. */
+export class DVDError extends Error {
+  /** Stable machine-readable code, e.g. `DVD_ERR_UNMATCHED`. */
+  readonly code: string
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+/** An option (or the `DVD_RECORD_MODE` variable) has a value dvd-rw cannot use. */
+export class InvalidOptionError extends DVDError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DVD_ERR_OPTION', message, options)
+  }
+}
+
+/** A DVD file is not what it should be: bad JSON, a wrong shape, a damaged binary file. */
+export class DVDFormatError extends DVDError {
+  /** The file that could not be read. */
+  readonly file: string
+  /** Where inside the file, e.g. `[12][1].status`; empty when the whole file is at fault. */
+  readonly location: string
+
+  constructor(file: string, location: string, problem: string, options?: { cause?: unknown; code?: string }) {
+    const where = location ? ` at ${location}` : ''
+    super(
+      options?.code ?? 'DVD_ERR_FORMAT',
+      `${file}: not a readable DVD${where}: ${problem}. The file was left as it is; fix or delete it to record it again.`,
+      options,
+    )
+    this.file = file
+    this.location = location
+  }
+}
+
+/** Replay-only mode was asked for, but the DVD file does not exist. */
+export class DVDNotFoundError extends DVDError {
+  readonly file: string
+
+  constructor(file: string, mode: RecordMode, options?: { cause?: unknown }) {
+    super(
+      'DVD_ERR_NOT_FOUND',
+      `${file}: no such DVD, and record mode "${mode}" never records. ` +
+        'Record it first (e.g. DVD_RECORD_MODE=once, outside CI) or check the path.',
+      options,
+    )
+    this.file = file
+  }
+}
+
+/** A recording closest to an unmatched request, and the matchers on which it differs. */
+export interface NearMiss {
+  /** Position of the recording in the DVD (0-based, recording order). */
+  index: number
+  /** `METHOD url` of the recorded request. */
+  request: string
+  /** Matchers whose values differ; empty when the recording matched but was already played. */
+  differences: string[]
+}
+
+/** Details carried by an {@link UnmatchedRequestError}. */
+export interface UnmatchedDetails {
+  file: string
+  mode: RecordMode
+  /** `METHOD url` of the incoming request (after filters and hooks). */
+  request: string
+  matchOn: readonly string[]
+  nearest: NearMiss[]
+  /** How many recordings had the same key but were already played. */
+  alreadyPlayed: number
+}
+
+function formatUnmatched(headline: string, d: UnmatchedDetails, advice: string): string {
+  const lines = [
+    `${headline}: ${d.request}`,
+    `  DVD: ${d.file} (mode "${d.mode}", matching on ${d.matchOn.join(', ')})`,
+  ]
+  if (d.alreadyPlayed > 0) {
+    lines.push(
+      `  ${d.alreadyPlayed} recording(s) with the same key were already played; ` +
+        'each recording plays once unless allowPlaybackRepeats is set.',
+    )
+  }
+  const misses = d.nearest.filter((n) => n.differences.length > 0)
+  if (misses.length > 0) {
+    lines.push('  Nearest recordings:')
+    for (const n of misses)
+      lines.push(`    #${n.index} ${n.request} — differs in ${n.differences.join(', ')}`)
+  } else if (d.alreadyPlayed === 0) {
+    lines.push('  The DVD has no recording close to it.')
+  }
+  lines.push(`  ${advice}`)
+  return lines.join('\n')
+}
+
+/** A request reached a replaying DVD and no unplayed recording matches it. */
+export class UnmatchedRequestError extends DVDError {
+  readonly file: string
+  readonly request: string
+  readonly mode: RecordMode
+  readonly nearest: NearMiss[]
+
+  constructor(
+    details: UnmatchedDetails,
+    code = 'DVD_ERR_UNMATCHED',
+    headline = 'dvd-rw: no recording matches',
+  ) {
+    super(
+      code,
+      formatUnmatched(
+        headline,
+        details,
+        'To record it, run with DVD_RECORD_MODE=new_episodes, or delete the DVD to record it again.',
+      ),
+    )
+    this.file = details.file
+    this.request = details.request
+    this.mode = details.mode
+    this.nearest = details.nearest
+  }
+}
+
+/**
+ * Mode `once` (Python dvd-rw's only behaviour): the DVD was loaded from a file, so it replays only,
+ * and this request has no recording. Subclass of {@link UnmatchedRequestError}.
+ */
+export class CannotRecordError extends UnmatchedRequestError {
+  constructor(details: UnmatchedDetails) {
+    super(details, 'DVD_ERR_CANNOT_RECORD', 'dvd-rw: cannot record, the DVD was loaded from its file')
+  }
+}
+
+/** Writing the DVD failed; the previous file (if any) is untouched. */
+export class DVDSaveError extends DVDError {
+  readonly file: string
+
+  constructor(file: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    super('DVD_ERR_SAVE', `${file}: could not save the DVD (${reason}); the previous file is untouched.`, {
+      cause,
+    })
+    this.file = file
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * dvd-rw: record the HTTP traffic of `fetch` and undici into a DVD file once, replay it offline
+ * ever after. This module is the whole public surface.
+ */
+export { type Decision, DVD, type DVDSettings, MemoryStore, type RecordingStore } from './dvd.js'
+export {
+  CannotRecordError,
+  DVDError,
+  DVDFormatError,
+  DVDNotFoundError,
+  DVDSaveError,
+  InvalidOptionError,
+  type NearMiss,
+  UnmatchedRequestError,
+} from './errors.js'
+export { BODY_PREFIX, type JsonWriteOptions, parseJson, serializeJson } from './formats/json.js'
+export { DVDDispatcher } from './intercept.js'
+export { type CloseOptions, type DVDFormat, DVDLoader, LoadedDVD } from './loader.js'
+export {
+  canonicalQuery,
+  DEFAULT_MATCH_ON,
+  type ExtraMatcher,
+  MATCHERS,
+  type MatcherName,
+  ParsedRequest,
+  requestKey,
+} from './matchers.js'
+export type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from './model.js'
+export { isRecordedError } from './model.js'
+export { type DVDOptions, RECORD_MODE_ENV, RECORD_MODES, type RecordMode, resolveMode } from './options.js'

@@ -1,0 +1,242 @@
+/**
+ * The interceptor: an undici Dispatcher that answers from a DVD, or sends the request on to the
+ * real network and records what came back. Working at the dispatcher level covers Node's global
+ * `fetch`, `undici.fetch` and `undici.request` alike, and records bytes exactly as they come off
+ * the wire (before fetch decompresses them).
+ */
+import { STATUS_CODES } from 'node:http'
+import { Dispatcher } from 'undici'
+import { withDecodedBody } from './content_encoding.js'
+import type { DVD } from './dvd.js'
+import { type AbortFn, type LegacyHandler, toLegacyHandler } from './handlers.js'
+import { type DVDResponse, isRecordedError, type Outcome, type RecordedError } from './model.js'
+import { captureError, isAbort, reviveError } from './network_errors.js'
+import { fromRawHeaders, readRequestBody, toDVDRequest, toFlatHeaders, toRawHeaders } from './outgoing.js'
+
+/** Replayed bodies are handed over in slices of this size, honouring back-pressure between them. */
+const REPLAY_CHUNK = 64 * 1024
+
+/** Longest wait for the caller's own abort when replaying a recorded abort (milliseconds). */
+const MAX_ABORT_WAIT = 30_000
+
+/** Watches for the caller aborting a replayed request. */
+class AbortWatch {
+  aborted = false
+  reason: unknown = undefined
+  /** Called once when the caller aborts. */
+  listener: (() => void) | null = null
+  readonly abort: AbortFn = (reason) => {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason
+    this.listener?.()
+  }
+
+  /** Resolves `true` when the caller aborts, or `false` after `ms`. */
+  wait(ms: number): Promise<boolean> {
+    if (this.aborted) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms)
+      this.listener = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+    })
+  }
+}
+
+function abortError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new DOMException('The operation was aborted.', 'AbortError')
+}
+
+/** Hands a recorded response (or a recorded failure) to the handler, as a live request would. */
+async function play(handler: LegacyHandler, outcome: Outcome, method: string): Promise<void> {
+  const watch = new AbortWatch()
+  handler.onConnect?.(watch.abort)
+  if (watch.aborted) return handler.onError?.(abortError(watch.reason))
+  const failure = isRecordedError(outcome) ? outcome : undefined
+  const recorded = failure ? failure.partial : (outcome as DVDResponse)
+  // Bodies stored decoded (Python dvd-rw's way) go out without their content-encoding.
+  const response = recorded?.bodyDecoded ? withDecodedBody(recorded) : recorded
+  if (failure && isAbort(failure) && !response) {
+    // A recorded abort means the answer never came before the caller gave up: wait for the caller's
+    // own signal so fetch rejects exactly as it did live, but never longer than a bounded time.
+    const waited = Math.min(MAX_ABORT_WAIT, (failure.elapsedMs ?? 0) * 2 + 1000)
+    if (await watch.wait(waited)) return handler.onError?.(abortError(watch.reason))
+  }
+  if (response) {
+    // Back-pressure: when the consumer says "stop" (false), wait for its resume() or an abort.
+    let resumes = 0
+    let wake: (() => void) | null = null
+    const resume = () => {
+      resumes++
+      wake?.()
+    }
+    const waitForResume = (seen: number) =>
+      resumes !== seen || watch.aborted
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            wake = watch.listener = () => {
+              wake = watch.listener = null
+              resolve()
+            }
+          })
+    handler.onResponseStarted?.()
+    let seen = resumes
+    let flowing = handler.onHeaders?.(
+      response.status,
+      toRawHeaders(response.headers),
+      resume,
+      response.statusText ?? STATUS_CODES[response.status] ?? '',
+    )
+    const body = method === 'HEAD' ? null : response.body
+    for (let offset = 0; body && offset < body.length; offset += REPLAY_CHUNK) {
+      if (flowing === false) await waitForResume(seen)
+      if (watch.aborted) return handler.onError?.(abortError(watch.reason))
+      seen = resumes
+      const chunk = body.subarray(offset, Math.min(body.length, offset + REPLAY_CHUNK))
+      flowing = handler.onData?.(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    }
+    if (watch.aborted) return handler.onError?.(abortError(watch.reason))
+  }
+  if (failure) return handler.onError?.(reviveError(failure))
+  handler.onComplete?.([])
+}
+
+/** Passes everything through to the caller's handler while keeping a copy of the outcome. */
+class RecordingHandler implements LegacyHandler {
+  readonly #inner: LegacyHandler
+  readonly #onOutcome: (outcome: Outcome) => void
+  readonly #started = performance.now()
+  #response: DVDResponse | undefined
+  #chunks: Buffer[] = []
+  #done = false
+
+  constructor(inner: LegacyHandler, onOutcome: (outcome: Outcome) => void) {
+    this.#inner = inner
+    this.#onOutcome = onOutcome
+  }
+  onConnect(abort: AbortFn, context?: unknown): void {
+    this.#inner.onConnect?.(abort, context)
+  }
+  onResponseStarted(): void {
+    this.#inner.onResponseStarted?.()
+  }
+  onUpgrade(status: number, rawHeaders: Buffer[], socket: unknown): void {
+    this.#inner.onUpgrade?.(status, rawHeaders, socket)
+  }
+  onHeaders(
+    status: number,
+    rawHeaders: Buffer[],
+    resume: () => void,
+    statusText: string,
+  ): boolean | undefined {
+    if (status >= 200) {
+      this.#response = { status, headers: fromRawHeaders(rawHeaders), body: null }
+      if (statusText && statusText !== STATUS_CODES[status]) this.#response.statusText = statusText
+    }
+    return this.#inner.onHeaders?.(status, rawHeaders, resume, statusText)
+  }
+  onData(chunk: Buffer): boolean | undefined {
+    this.#chunks.push(Buffer.from(chunk))
+    return this.#inner.onData?.(chunk)
+  }
+  onComplete(trailers: Buffer[] | null): void {
+    if (this.#response) this.#finish(this.#withBody(this.#response))
+    this.#inner.onComplete?.(trailers)
+  }
+  onError(error: Error): void {
+    const recorded: RecordedError = captureError(error, Math.round(performance.now() - this.#started))
+    if (this.#response) recorded.partial = this.#withBody(this.#response)
+    this.#finish(recorded)
+    this.#inner.onError?.(error)
+  }
+  #withBody(response: DVDResponse): DVDResponse {
+    return { ...response, body: this.#chunks.length > 0 ? Buffer.concat(this.#chunks) : null }
+  }
+  #finish(outcome: Outcome): void {
+    if (this.#done) return
+    this.#done = true
+    this.#onOutcome(outcome)
+  }
+}
+
+/** Dispatch options as this dispatcher reads them. */
+type DispatchOptions = Dispatcher.DispatchOptions
+
+/**
+ * An undici Dispatcher bound to one DVD. Use it per request (`fetch(url, { dispatcher })`) or
+ * globally (`dvd.install()`); it replays, records or passes through according to the DVD's mode.
+ */
+export class DVDDispatcher extends Dispatcher {
+  readonly #dvd: DVD
+  readonly #upstream: Dispatcher
+
+  constructor(dvd: DVD, upstream: Dispatcher) {
+    super()
+    this.#dvd = dvd
+    this.#upstream = upstream
+  }
+
+  /** The dispatcher that reaches the real network. */
+  get upstream(): Dispatcher {
+    return this.#upstream
+  }
+
+  override dispatch(opts: DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const legacy = toLegacyHandler(handler)
+    if (this.#dvd.settings.mode === 'passthrough' || opts.upgrade || opts.method === 'CONNECT') {
+      return this.#upstream.dispatch(opts, legacy as Dispatcher.DispatchHandler)
+    }
+    this.#handle(opts, legacy).catch((error: unknown) => {
+      try {
+        legacy.onError?.(error instanceof Error ? error : new Error(String(error)))
+      } catch {
+        // The handler already finished; nothing is left to tell.
+      }
+    })
+    return true
+  }
+
+  async #handle(opts: DispatchOptions, handler: LegacyHandler): Promise<void> {
+    const body = await readRequestBody(opts.body)
+    const request = toDVDRequest(opts as Parameters<typeof toDVDRequest>[0], body)
+    const decision = this.#dvd.decide(request)
+    const forward = () => ({ ...opts, body: body.bytes, headers: toFlatHeaders(request.headers) })
+    switch (decision.kind) {
+      case 'replay':
+        return play(handler, decision.recording.outcome, request.method)
+      case 'fail':
+        handler.onConnect?.(() => {})
+        return handler.onError?.(decision.error)
+      case 'live':
+        this.#upstream.dispatch(forward(), handler as Dispatcher.DispatchHandler)
+        return
+      case 'record': {
+        const recorder = new RecordingHandler(handler, (outcome) =>
+          this.#dvd.record(decision.request, outcome),
+        )
+        this.#upstream.dispatch(forward(), recorder as Dispatcher.DispatchHandler)
+        return
+      }
+    }
+  }
+
+  override close(): Promise<void>
+  override close(callback: () => void): void
+  override close(callback?: () => void): Promise<void> | void {
+    // The upstream belongs to whoever created it; closing a DVD never closes the network.
+    if (callback) return void queueMicrotask(callback)
+    return Promise.resolve()
+  }
+
+  override destroy(): Promise<void>
+  override destroy(err: Error | null): Promise<void>
+  override destroy(callback: () => void): void
+  override destroy(err: Error | null, callback: () => void): void
+  override destroy(a?: unknown, b?: unknown): Promise<void> | void {
+    const callback = typeof a === 'function' ? a : typeof b === 'function' ? b : undefined
+    if (callback) return void queueMicrotask(callback as () => void)
+    return Promise.resolve()
+  }
+}

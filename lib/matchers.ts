@@ -1,0 +1,154 @@
+/**
+ * Matchers: how a request is reduced to the canonical values that decide whether two requests are
+ * "the same". The chosen matchers' values form the key of the DVD's index, so a lookup is one hash
+ * probe and never a scan of all recordings.
+ */
+import { createHash } from 'node:crypto'
+import { InvalidOptionError } from './errors.js'
+import type { DVDRequest } from './model.js'
+
+/** Every built-in matcher, in the canonical order used to build keys. */
+export const MATCHERS = [
+  'method',
+  'scheme',
+  'host',
+  'port',
+  'path',
+  'query',
+  'headers',
+  'body',
+  'json_body',
+] as const
+
+/** Name of a built-in matcher. */
+export type MatcherName = (typeof MATCHERS)[number]
+
+/** vcrpy's default: method, scheme, host, port, path, query. */
+export const DEFAULT_MATCH_ON: readonly MatcherName[] = ['method', 'scheme', 'host', 'port', 'path', 'query']
+
+/**
+ * A user matcher applied to the candidates that share the incoming request's key:
+ * `(recorded, incoming) => boolean`.
+ */
+export type ExtraMatcher = (recorded: DVDRequest, incoming: DVDRequest) => boolean
+
+const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443', 'ws:': '80', 'wss:': '443' }
+const MATCHER_SET: ReadonlySet<string> = new Set(MATCHERS)
+
+/**
+ * Checks a `matchOn` list and puts it in canonical order, so that `['path', 'host']` and
+ * `['host', 'path']` give the same keys.
+ */
+export function normalizeMatchOn(matchOn: readonly string[], source = 'matchOn'): MatcherName[] {
+  if (!Array.isArray(matchOn)) throw new InvalidOptionError(`${source} must be an array of matcher names`)
+  for (const name of matchOn) {
+    if (!MATCHER_SET.has(name)) {
+      throw new InvalidOptionError(
+        `${source}: unknown matcher "${String(name)}"; known: ${MATCHERS.join(', ')}`,
+      )
+    }
+  }
+  return MATCHERS.filter((name) => matchOn.includes(name))
+}
+
+/** A request with its URL parsed once, so each matcher does not parse it again. */
+export class ParsedRequest {
+  readonly request: DVDRequest
+  readonly url: URL
+
+  constructor(request: DVDRequest) {
+    this.request = request
+    try {
+      this.url = new URL(request.url)
+    } catch (cause) {
+      throw new InvalidOptionError(`not an absolute URL: ${request.url}`, { cause })
+    }
+  }
+}
+
+function digest(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('base64url')
+}
+
+/** JSON text with object keys sorted at every level, so key order never matters. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
+    return `{${entries.join(',')}}`
+  }
+  return JSON.stringify(value)
+}
+
+/**
+ * Query as name → list of values: name order ignored, the order of repeated values kept, blank
+ * values kept (`?a=&b=1` differs from `?b=1`).
+ */
+export function canonicalQuery(search: string): string {
+  const byName = new Map<string, string[]>()
+  for (const [name, value] of new URLSearchParams(search)) {
+    const values = byName.get(name)
+    if (values) values.push(value)
+    else byName.set(name, [value])
+  }
+  const names = [...byName.keys()].sort()
+  return JSON.stringify(names.map((name) => [name, byName.get(name)]))
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+function canonicalJsonBody(body: Uint8Array | null | undefined): string {
+  if (!body || body.length === 0) return ''
+  try {
+    return `json:${digest(Buffer.from(stableJson(JSON.parse(decoder.decode(body)))))}`
+  } catch {
+    // Not JSON: fall back to comparing the bytes, so two identical non-JSON bodies still match.
+    return `bytes:${digest(body)}`
+  }
+}
+
+/** The canonical value of one matcher for a request. */
+export function matcherValue(name: MatcherName, parsed: ParsedRequest): string {
+  const { url, request } = parsed
+  switch (name) {
+    case 'method':
+      return request.method.toUpperCase()
+    case 'scheme':
+      return url.protocol.slice(0, -1)
+    case 'host':
+      return url.hostname
+    case 'port':
+      return url.port || DEFAULT_PORTS[url.protocol] || ''
+    case 'path':
+      return url.pathname
+    case 'query':
+      return canonicalQuery(url.search)
+    case 'headers':
+      return JSON.stringify(request.headers.map(([k, v]) => [k.toLowerCase(), v]))
+    case 'body':
+      return request.body && request.body.length > 0 ? digest(request.body) : ''
+    case 'json_body':
+      return canonicalJsonBody(request.body)
+  }
+}
+
+/** The canonical values of the given matchers, in `matchOn` order. */
+export function matchFields(parsed: ParsedRequest, matchOn: readonly MatcherName[]): string[] {
+  return matchOn.map((name) => matcherValue(name, parsed))
+}
+
+/** The index key of a request: equal keys ⇔ equal values for every matcher of `matchOn`. */
+export function requestKey(parsed: ParsedRequest, matchOn: readonly MatcherName[]): string {
+  return JSON.stringify(matchFields(parsed, matchOn))
+}
+
+/** The matchers of `matchOn` on which two requests differ. */
+export function differingMatchers(
+  recorded: ParsedRequest,
+  incoming: ParsedRequest,
+  matchOn: readonly MatcherName[],
+): MatcherName[] {
+  return matchOn.filter((name) => matcherValue(name, recorded) !== matcherValue(name, incoming))
+}

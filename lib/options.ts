@@ -1,0 +1,152 @@
+/**
+ * The options a DVD is opened with, their validation, and the record-mode rules (option,
+ * `DVD_RECORD_MODE` override, `CI=true` default).
+ */
+import type { Dispatcher } from 'undici'
+import { InvalidOptionError } from './errors.js'
+import { DEFAULT_MATCH_ON, type ExtraMatcher, type MatcherName, normalizeMatchOn } from './matchers.js'
+import type { DVDRequest, DVDResponse } from './model.js'
+
+/**
+ * How a DVD treats requests:
+ * - `once` — no file yet: record everything. File exists: replay only; an unmatched request fails
+ *   with `CannotRecordError`. Python dvd-rw's behaviour, and the default outside CI.
+ * - `none` — replay only, never record; a missing file or an unmatched request is an error. The
+ *   default when `CI=true`.
+ * - `new_episodes` — replay what matches, record what does not, save the union.
+ * - `all` — always go to the network and record; the saved file holds only this run's recordings.
+ * - `passthrough` — the DVD is off: everything goes to the network, nothing is recorded or saved.
+ */
+export type RecordMode = 'once' | 'none' | 'new_episodes' | 'all' | 'passthrough'
+
+/** Every record mode. */
+export const RECORD_MODES: readonly RecordMode[] = ['once', 'none', 'new_episodes', 'all', 'passthrough']
+
+/** The environment variable that overrides every DVD's record mode in this process. */
+export const RECORD_MODE_ENV = 'DVD_RECORD_MODE'
+
+/** Options of `DVDLoader.open` and `DVDLoader.use`. */
+export interface DVDOptions {
+  /**
+   * Record mode (see {@link RecordMode}). `DVD_RECORD_MODE` in the environment overrides it; when
+   * neither is set the default is `once`, or `none` under `CI=true`. Alias: `record_mode`.
+   */
+  recordMode?: RecordMode
+  /** Matchers hashed into the lookup key. Default `method, scheme, host, port, path, query`. Alias: `match_on`. */
+  matchOn?: readonly MatcherName[]
+  /** Callbacks `(recorded, incoming) => boolean` run on the candidates sharing a key. Alias: `extra_matchers`. */
+  extraMatchers?: readonly ExtraMatcher[]
+  /** Request headers removed (case-insensitive) before recording and before lookup. Alias: `filter_headers`. */
+  filterHeaders?: readonly string[]
+  /**
+   * Rewrites a request before it is recorded and before it is looked up; return `null` to mark it
+   * not recordable: it then goes to the network, also while replaying. A hook that throws counts as
+   * `null`, as in Python dvd-rw. Alias: `before_record_request`.
+   */
+  beforeRecordRequest?: (request: DVDRequest) => DVDRequest | null
+  /** Rewrites a response before it is stored. Alias: `before_record_response`. */
+  beforeRecordResponse?: (response: DVDResponse) => DVDResponse
+  /**
+   * Let a recording be played more than once. Candidates still play in recording order; once all
+   * have played, the last one keeps answering. Alias: `allow_playback_repeats`.
+   */
+  allowPlaybackRepeats?: boolean
+  /**
+   * The dispatcher that reaches the real network when recording or passing through. Default: the
+   * global dispatcher at open time (below any installed DVDs).
+   */
+  upstream?: Dispatcher
+}
+
+/** Options after validation, with defaults applied. */
+export interface ResolvedOptions {
+  mode: RecordMode
+  matchOn: MatcherName[]
+  extraMatchers: ExtraMatcher[]
+  filterHeaders: Set<string>
+  beforeRecordRequest: ((request: DVDRequest) => DVDRequest | null) | undefined
+  beforeRecordResponse: ((response: DVDResponse) => DVDResponse) | undefined
+  allowPlaybackRepeats: boolean
+  upstream: Dispatcher | undefined
+}
+
+const ALIASES: Record<string, keyof DVDOptions> = {
+  record_mode: 'recordMode',
+  match_on: 'matchOn',
+  extra_matchers: 'extraMatchers',
+  filter_headers: 'filterHeaders',
+  before_record_request: 'beforeRecordRequest',
+  before_record_response: 'beforeRecordResponse',
+  allow_playback_repeats: 'allowPlaybackRepeats',
+}
+const KNOWN = new Set<string>([...Object.keys(ALIASES), ...Object.values(ALIASES), 'upstream'])
+
+function checkMode(value: unknown, source: string): RecordMode {
+  if (typeof value === 'string' && (RECORD_MODES as readonly string[]).includes(value))
+    return value as RecordMode
+  throw new InvalidOptionError(
+    `${source}: unknown record mode "${String(value)}"; use one of ${RECORD_MODES.join(', ')}`,
+  )
+}
+
+/**
+ * The record mode in force: `DVD_RECORD_MODE` if set, else the option, else `none` under `CI=true`
+ * and `once` otherwise.
+ */
+export function resolveMode(
+  option: RecordMode | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): RecordMode {
+  const fromEnv = env[RECORD_MODE_ENV]
+  if (fromEnv !== undefined && fromEnv !== '') return checkMode(fromEnv, RECORD_MODE_ENV)
+  if (option !== undefined) return checkMode(option, 'recordMode')
+  return env.CI === 'true' || env.CI === '1' ? 'none' : 'once'
+}
+
+function checkFunction<T>(value: unknown, name: string): T | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'function') throw new InvalidOptionError(`${name} must be a function`)
+  return value as T
+}
+
+/** Validates user options (camelCase or Python's snake_case names) and applies defaults. */
+export function resolveOptions(
+  options: DVDOptions = {},
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedOptions {
+  if (options === null || typeof options !== 'object')
+    throw new InvalidOptionError('options must be an object')
+  const o: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(options)) {
+    if (!KNOWN.has(key))
+      throw new InvalidOptionError(`unknown option "${key}"; known: ${[...KNOWN].join(', ')}`)
+    const name = ALIASES[key] ?? key
+    if (value !== undefined && o[name] !== undefined)
+      throw new InvalidOptionError(`option ${name} given twice`)
+    if (value !== undefined) o[name] = value
+  }
+  const extra = (o.extraMatchers ?? []) as unknown[]
+  if (!Array.isArray(extra) || extra.some((f) => typeof f !== 'function')) {
+    throw new InvalidOptionError(
+      'extraMatchers must be an array of functions (recorded, incoming) => boolean',
+    )
+  }
+  const filter = (o.filterHeaders ?? []) as unknown[]
+  if (!Array.isArray(filter) || filter.some((h) => typeof h !== 'string')) {
+    throw new InvalidOptionError('filterHeaders must be an array of header names')
+  }
+  const upstream = o.upstream as Dispatcher | undefined
+  if (upstream !== undefined && typeof (upstream as { dispatch?: unknown }).dispatch !== 'function') {
+    throw new InvalidOptionError('upstream must be an undici Dispatcher')
+  }
+  return {
+    mode: resolveMode(o.recordMode as RecordMode | undefined, env),
+    matchOn: normalizeMatchOn((o.matchOn ?? DEFAULT_MATCH_ON) as string[]),
+    extraMatchers: extra as ExtraMatcher[],
+    filterHeaders: new Set((filter as string[]).map((h) => h.toLowerCase())),
+    beforeRecordRequest: checkFunction(o.beforeRecordRequest, 'beforeRecordRequest'),
+    beforeRecordResponse: checkFunction(o.beforeRecordResponse, 'beforeRecordResponse'),
+    allowPlaybackRepeats: Boolean(o.allowPlaybackRepeats),
+    upstream,
+  }
+}

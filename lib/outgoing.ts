@@ -1,0 +1,143 @@
+/**
+ * Outgoing requests as undici dispatch options describe them → the model's {@link DVDRequest}.
+ * Bodies of every kind undici accepts (string, bytes, Blob, FormData, streams, iterables) become
+ * bytes, so they can be matched, recorded and sent on unchanged.
+ */
+import { Response } from 'undici'
+import type { DVDRequest, HeaderPair } from './model.js'
+
+type HeaderInput =
+  | null
+  | undefined
+  | readonly (string | Buffer)[]
+  | readonly (readonly [string, string])[]
+  | Iterable<readonly [string, string]>
+  | Record<string, string | string[] | number | undefined>
+
+const asText = (value: unknown): string =>
+  Buffer.isBuffer(value) ? value.toString('latin1') : Array.isArray(value) ? value.join(', ') : String(value)
+
+/** Any header form undici accepts → ordered name/value pairs. */
+export function toHeaderPairs(headers: HeaderInput): HeaderPair[] {
+  const pairs: HeaderPair[] = []
+  if (headers == null) return pairs
+  if (Array.isArray(headers)) {
+    if (headers.length > 0 && Array.isArray(headers[0])) {
+      for (const [name, value] of headers as [string, string][]) pairs.push([String(name), asText(value)])
+    } else {
+      for (let i = 0; i + 1 < headers.length; i += 2) pairs.push([asText(headers[i]), asText(headers[i + 1])])
+    }
+    return pairs
+  }
+  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const [name, value] of headers as Iterable<[string, string]>)
+      pairs.push([String(name), asText(value)])
+    return pairs
+  }
+  for (const [name, value] of Object.entries(headers as Record<string, unknown>)) {
+    if (value === undefined) continue
+    if (Array.isArray(value)) for (const v of value) pairs.push([name, asText(v)])
+    else pairs.push([name, asText(value)])
+  }
+  return pairs
+}
+
+/** Pairs → the flat `[name, value, …]` array that every undici version accepts as `headers`. */
+export function toFlatHeaders(pairs: readonly HeaderPair[]): string[] {
+  const flat: string[] = []
+  for (const [name, value] of pairs) flat.push(name, value)
+  return flat
+}
+
+/** Pairs → raw header buffers, as a dispatcher hands them to `onHeaders`. */
+export function toRawHeaders(pairs: readonly HeaderPair[]): Buffer[] {
+  const raw: Buffer[] = []
+  for (const [name, value] of pairs) raw.push(Buffer.from(name, 'latin1'), Buffer.from(value, 'latin1'))
+  return raw
+}
+
+/** Raw header buffers → pairs, bytes kept exactly (latin1 maps each byte to one character). */
+export function fromRawHeaders(raw: readonly Buffer[] | null | undefined): HeaderPair[] {
+  const pairs: HeaderPair[] = []
+  if (!raw) return pairs
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    pairs.push([raw[i]!.toString('latin1'), raw[i + 1]!.toString('latin1')])
+  return pairs
+}
+
+function isFormDataLike(body: object): boolean {
+  const b = body as { [Symbol.toStringTag]?: string; append?: unknown; getAll?: unknown }
+  return (
+    b[Symbol.toStringTag] === 'FormData' && typeof b.append === 'function' && typeof b.getAll === 'function'
+  )
+}
+
+function isBlobLike(body: object): body is Blob {
+  const tag = (body as { [Symbol.toStringTag]?: string })[Symbol.toStringTag]
+  return (tag === 'Blob' || tag === 'File') && typeof (body as Blob).arrayBuffer === 'function'
+}
+
+async function collect(chunks: AsyncIterable<unknown> | Iterable<unknown>): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for await (const chunk of chunks) {
+    if (typeof chunk === 'string') parts.push(Buffer.from(chunk))
+    else if (ArrayBuffer.isView(chunk))
+      parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    else if (chunk instanceof ArrayBuffer) parts.push(Buffer.from(chunk))
+    else throw new TypeError(`request body chunk of unsupported type ${typeof chunk}`)
+  }
+  return Buffer.concat(parts)
+}
+
+/** A request body read to the end, and the content type it implies (FormData's multipart boundary). */
+export interface ReadBody {
+  bytes: Buffer | null
+  contentType?: string
+}
+
+/** Reads any body undici accepts into bytes; `null` for no body or an empty one. */
+export async function readRequestBody(body: unknown): Promise<ReadBody> {
+  let bytes: Buffer
+  let contentType: string | undefined
+  if (body == null) return { bytes: null }
+  if (typeof body === 'string') bytes = Buffer.from(body)
+  else if (ArrayBuffer.isView(body)) bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+  else if (body instanceof ArrayBuffer) bytes = Buffer.from(body)
+  else if (typeof body !== 'object') throw new TypeError(`request body of unsupported type ${typeof body}`)
+  else if (isFormDataLike(body)) {
+    // undici encodes FormData itself when it writes the request; encoding it here instead lets the
+    // exact multipart bytes be recorded, and the boundary travels in the content-type it implies.
+    const encoded = new Response(body as ConstructorParameters<typeof Response>[0])
+    bytes = Buffer.from(await encoded.arrayBuffer())
+    contentType = encoded.headers.get('content-type') ?? undefined
+  } else if (isBlobLike(body)) {
+    bytes = Buffer.from(await body.arrayBuffer())
+    if (body.type) contentType = body.type
+  } else if (Symbol.asyncIterator in body || Symbol.iterator in body) {
+    bytes = await collect(body as AsyncIterable<unknown>)
+  } else throw new TypeError('request body of unsupported type object')
+  return { bytes: bytes.length > 0 ? bytes : null, ...(contentType ? { contentType } : {}) }
+}
+
+/** The absolute URL of a dispatch: `origin` + `path` (never resolving `//x` paths as hosts). */
+export function requestUrl(origin: string | URL, path: string): string {
+  const base = typeof origin === 'string' ? new URL(origin).origin : origin.origin
+  return new URL(`${base}${path.startsWith('/') ? path : `/${path}`}`).href
+}
+
+/** Builds the model request from dispatch options whose body was already read. */
+export function toDVDRequest(
+  opts: { origin?: string | URL; path: string; method?: string; headers?: unknown },
+  body: ReadBody,
+): DVDRequest {
+  const headers = toHeaderPairs(opts.headers as HeaderInput)
+  if (body.contentType && !headers.some(([name]) => name.toLowerCase() === 'content-type')) {
+    headers.push(['content-type', body.contentType])
+  }
+  return {
+    method: (opts.method ?? 'GET').toUpperCase(),
+    url: requestUrl(opts.origin ?? 'http://localhost', opts.path),
+    headers,
+    body: body.bytes,
+  }
+}
