@@ -19,6 +19,9 @@ const REPLAY_CHUNK = 64 * 1024
 /** Longest wait for the caller's own abort when replaying a recorded abort (milliseconds). */
 const MAX_ABORT_WAIT = 30_000
 
+/** Longest pause between a replayed partial body and its recorded failure (milliseconds). */
+const MAX_PARTIAL_WAIT = 1_000
+
 /** Watches for the caller aborting a replayed request. */
 class AbortWatch {
   aborted = false
@@ -98,6 +101,13 @@ async function play(handler: LegacyHandler, outcome: Outcome, method: string): P
       flowing = handler.onData?.(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     }
     if (watch.aborted) return handler.onError?.(abortError(watch.reason))
+  }
+  if (failure && response) {
+    // Live, the failure came a while after the partial body; failing at once would let the
+    // consumer's stream discard the bytes it had not read yet. Wait as long as live, within bounds.
+    if (await watch.wait(Math.min(failure.elapsedMs ?? 0, MAX_PARTIAL_WAIT))) {
+      return handler.onError?.(abortError(watch.reason))
+    }
   }
   if (failure) return handler.onError?.(reviveError(failure))
   handler.onComplete?.([])

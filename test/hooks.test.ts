@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import test from 'ava'
+import { DVDLoader, type DVDOptions, type LoadedDVD } from '../lib/index.js'
+import { startServer } from './helpers/server.js'
+import { tempDir } from './helpers/tmp.js'
+
+const get = async (dvd: LoadedDVD, url: string, headers: Record<string, string> = {}) => {
+  const res = await fetch(url, { headers, dispatcher: dvd.dispatcher } as unknown as RequestInit)
+  return { status: res.status, text: await res.text() }
+}
+
+async function recordOnce(options: DVDOptions, run: (dvd: LoadedDVD, origin: string) => Promise<void>) {
+  const server = await startServer()
+  const file = join(tempDir(), 'hooks.dvd.json')
+  const dvd = await DVDLoader.open(file, { ...options, recordMode: 'once' })
+  await run(dvd, server.origin)
+  await dvd.close()
+  return { server, file }
+}
+
+test('filterHeaders keeps the named headers out of the file and out of matching', async (t) => {
+  const options: DVDOptions = {
+    filterHeaders: ['Authorization', 'x-trace-id'],
+    matchOn: ['method', 'path', 'headers'],
+  }
+  const { server, file } = await recordOnce(options, async (dvd, origin) => {
+    await get(dvd, `${origin}/json`, { authorization: 'Bearer live-secret', 'x-trace-id': 'abc' })
+  })
+  const text = readFileSync(file, 'utf8')
+  t.false(text.includes('live-secret'))
+  t.false(text.includes('x-trace-id'))
+  await server.close()
+  const play = await DVDLoader.open(file, { ...options, recordMode: 'none' })
+  const replayed = await get(play, `${server.origin}/json`, {
+    authorization: 'Bearer other',
+    'x-trace-id': 'zzz',
+  })
+  t.is(replayed.status, 200)
+})
+
+test('beforeRecordRequest rewrites the request before recording and before lookup', async (t) => {
+  const options: DVDOptions = {
+    beforeRecordRequest: (req) => ({ ...req, url: req.url.replace(/token=[^&]+/, 'token=REDACTED') }),
+  }
+  const { server, file } = await recordOnce(options, async (dvd, origin) => {
+    await get(dvd, `${origin}/json?token=live-token`)
+  })
+  t.false(readFileSync(file, 'utf8').includes('live-token'))
+  await server.close()
+  const play = await DVDLoader.open(file, { ...options, recordMode: 'none' })
+  t.is((await get(play, `${server.origin}/json?token=another-token`)).status, 200)
+})
+
+test('beforeRecordRequest returning null lets the request through live, also while replaying', async (t) => {
+  const options: DVDOptions = { beforeRecordRequest: (req) => (req.url.includes('/counter') ? null : req) }
+  const { server, file } = await recordOnce(options, async (dvd, origin) => {
+    await get(dvd, `${origin}/json`)
+    t.is((await get(dvd, `${origin}/counter`)).text, 'call 1')
+  })
+  const play = await DVDLoader.open(file, { ...options, recordMode: 'none' })
+  t.is(play.count, 1)
+  t.is((await get(play, `${server.origin}/counter`)).text, 'call 2')
+  t.is((await get(play, `${server.origin}/json`)).status, 200)
+  t.is(server.hits(), 3)
+  await server.close()
+})
+
+test('a beforeRecordRequest hook that throws marks the request not recordable', async (t) => {
+  const options: DVDOptions = {
+    beforeRecordRequest: () => {
+      throw new Error('hook bug')
+    },
+  }
+  const { server, file } = await recordOnce(options, async (dvd, origin) => {
+    t.is((await get(dvd, `${origin}/counter`)).text, 'call 1')
+    t.is(dvd.count, 0)
+  })
+  t.throws(() => readFileSync(file))
+  await server.close()
+})
+
+test('beforeRecordResponse rewrites what is stored, not what the live caller gets', async (t) => {
+  const options: DVDOptions = {
+    beforeRecordResponse: (res) => ({
+      ...res,
+      headers: res.headers.filter(([k]) => k.toLowerCase() !== 'date'),
+      body: Buffer.from('redacted'),
+    }),
+  }
+  const { server, file } = await recordOnce(options, async (dvd, origin) => {
+    t.is((await get(dvd, `${origin}/counter`)).text, 'call 1')
+  })
+  await server.close()
+  const play = await DVDLoader.open(file, { recordMode: 'none' })
+  t.is((await get(play, `${server.origin}/counter`)).text, 'redacted')
+  t.false(readFileSync(file, 'utf8').toLowerCase().includes('"date"'))
+})
+
+test('extraMatchers choose among the candidates of a key', async (t) => {
+  const byTenant = (recorded: { headers: [string, string][] }, incoming: { headers: [string, string][] }) =>
+    recorded.headers.find(([k]) => k === 'x-tenant')?.[1] ===
+    incoming.headers.find(([k]) => k === 'x-tenant')?.[1]
+  const { server, file } = await recordOnce({}, async (dvd, origin) => {
+    await get(dvd, `${origin}/counter`, { 'x-tenant': 'a' })
+    await get(dvd, `${origin}/counter`, { 'x-tenant': 'b' })
+  })
+  await server.close()
+  const play = await DVDLoader.open(file, { recordMode: 'none', extraMatchers: [byTenant] })
+  t.is((await get(play, `${server.origin}/counter`, { 'x-tenant': 'b' })).text, 'call 2')
+  t.is((await get(play, `${server.origin}/counter`, { 'x-tenant': 'a' })).text, 'call 1')
+})
+
+test('allowPlaybackRepeats plays recordings in order, then keeps answering with the last one', async (t) => {
+  const { server, file } = await recordOnce({}, async (dvd, origin) => {
+    await get(dvd, `${origin}/counter`)
+    await get(dvd, `${origin}/counter`)
+  })
+  await server.close()
+  const play = await DVDLoader.open(file, { recordMode: 'none', allowPlaybackRepeats: true })
+  const texts = []
+  for (let i = 0; i < 4; i++) texts.push((await get(play, `${server.origin}/counter`)).text)
+  t.deepEqual(texts, ['call 1', 'call 2', 'call 2', 'call 2'])
+  t.is(play.playCount, 4)
+})
+
+test('play counts: playCount, allPlayed and unplayed() follow what was replayed', async (t) => {
+  const { server, file } = await recordOnce({}, async (dvd, origin) => {
+    await get(dvd, `${origin}/json?n=1`)
+    await get(dvd, `${origin}/json?n=2`)
+    await get(dvd, `${origin}/json?n=3`)
+  })
+  await server.close()
+  const play = await DVDLoader.open(file, { recordMode: 'none' })
+  t.false(play.allPlayed)
+  t.is(play.unplayed().length, 3)
+  await get(play, `${server.origin}/json?n=2`)
+  t.is(play.playCount, 1)
+  t.deepEqual(
+    play.unplayed().map((r) => new URL(r.request.url).search),
+    ['?n=1', '?n=3'],
+  )
+  await get(play, `${server.origin}/json?n=1`)
+  await get(play, `${server.origin}/json?n=3`)
+  t.true(play.allPlayed)
+  t.is(play.unplayed().length, 0)
+})
