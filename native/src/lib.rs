@@ -1,0 +1,263 @@
+//! Native part of `dvd-rw`: reader and writer of the binary DVD format
+//! (`*.dvd.lz4`, see `docs/FORMAT.md`). This file is only the thin napi
+//! surface; records, keys and match fields are opaque bytes from TypeScript.
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod error;
+pub mod fields;
+pub mod format;
+pub mod frame;
+pub mod index_table;
+pub mod reader;
+pub mod writer;
+
+use error::{DvdError, ErrorCode};
+use napi::bindgen_prelude::{BigInt, BufferSlice, FromNapiValue, Uint32ArraySlice};
+use napi::Env;
+use napi_derive::napi;
+
+// Every export fails with an `Error` whose `code` is `DVD_ERR_*` (see error.rs).
+
+/// Allocates an (uninitialized) Node Buffer of `len` bytes and lets `fill`
+/// write all of it: no Rust-side allocation, no copy, no finalizer.
+fn js_buffer<'env>(
+    env: &'env Env,
+    len: usize,
+    fill: impl FnOnce(&mut [u8]) -> Result<(), DvdError>,
+) -> napi::Result<BufferSlice<'env>, ErrorCode> {
+    let io = |m: &str| napi::Error::from(DvdError::new(ErrorCode::Io, m.to_owned()));
+    let mut data = std::ptr::null_mut();
+    let mut value = std::ptr::null_mut();
+    // SAFETY: plain N-API call on the current env; out-params are valid.
+    let status = unsafe { napi::sys::napi_create_buffer(env.raw(), len, &mut data, &mut value) };
+    if status != napi::sys::Status::napi_ok {
+        return Err(io("cannot allocate a Buffer"));
+    }
+    // SAFETY: `value` is the Buffer just created on this env.
+    let mut buf =
+        unsafe { BufferSlice::from_napi_value(env.raw(), value) }.map_err(|e| io(&e.reason))?;
+    fill(&mut buf)?;
+    Ok(buf)
+}
+
+fn closed(what: &str) -> napi::Error<ErrorCode> {
+    DvdError::closed(format!("{what} is closed")).into()
+}
+
+/// Streaming writer of a `.dvd.lz4` file. Records are compressed and appended
+/// to a temporary file next to the target as they are added; `finish()`
+/// writes the index, fsyncs and atomically renames over the target.
+#[napi]
+pub struct NativeDvdWriter {
+    inner: Option<writer::Writer>,
+}
+
+#[napi]
+impl NativeDvdWriter {
+    /// Starts writing `path` (via a temporary file in the same directory).
+    /// `matchOn` is the match-field set the key of every record was built for.
+    #[napi(constructor)]
+    pub fn new(path: String, match_on: String) -> napi::Result<Self, ErrorCode> {
+        Ok(NativeDvdWriter {
+            inner: Some(writer::Writer::create(path, &match_on)?),
+        })
+    }
+
+    /// Appends a record (a MessagePack value), the canonical key bytes it is
+    /// found by, and its normalized match fields. Returns the record id
+    /// (0, 1, 2, ... in recording order).
+    #[napi]
+    pub fn add(
+        &mut self,
+        record: BufferSlice,
+        key: BufferSlice,
+        match_fields: BufferSlice,
+    ) -> napi::Result<u32, ErrorCode> {
+        let w = self.inner.as_mut().ok_or_else(|| closed("writer"))?;
+        Ok(w.add(&record, &key, &match_fields)?)
+    }
+
+    /// Writes the index and footer, fsyncs, and renames the temporary file
+    /// over the target path. The writer is closed afterwards.
+    #[napi]
+    pub fn finish(&mut self) -> napi::Result<(), ErrorCode> {
+        let mut w = self.inner.take().ok_or_else(|| closed("writer"))?;
+        Ok(w.finish()?)
+    }
+
+    /// Deletes the temporary file; the target is left untouched. Idempotent.
+    #[napi]
+    pub fn abort(&mut self) {
+        if let Some(mut w) = self.inner.take() {
+            w.abort();
+        }
+    }
+}
+
+/// Counts and sizes of an open file, from `NativeDvdReader.stats()`.
+#[napi(object)]
+pub struct NativeDvdStats {
+    /// Number of records.
+    pub record_count: u32,
+    /// Total file size in bytes.
+    pub file_bytes: f64,
+    /// Sum of the decompressed record sizes (the LZ4 content size).
+    pub uncompressed_record_bytes: f64,
+    /// Bytes of the record blocks (block headers, data and block checksums).
+    pub compressed_record_bytes: f64,
+    /// Size of the whole LZ4 data frame.
+    pub data_frame_bytes: f64,
+    /// Size of the index skippable frame.
+    pub index_frame_bytes: f64,
+    /// Size of the record offset table.
+    pub record_table_bytes: f64,
+    /// Size of the hash table section (slots and bucket ids).
+    pub hash_table_bytes: f64,
+    /// Size of the match-fields section.
+    pub fields_table_bytes: f64,
+    /// Number of LZ4 chunks in the match-fields section.
+    pub fields_chunk_count: u32,
+    /// Number of hash-table slots (a power of two).
+    pub hash_capacity: u32,
+    /// Number of occupied slots, i.e. distinct key hashes.
+    pub distinct_keys: u32,
+    /// `distinctKeys / hashCapacity`.
+    pub load_factor: f64,
+}
+
+/// Memory-mapped reader of a `.dvd.lz4` file. Opening validates the header,
+/// footer and index checksums without touching any record.
+#[napi]
+pub struct NativeDvdReader {
+    inner: Option<reader::Reader>,
+}
+
+impl NativeDvdReader {
+    fn get(&self) -> napi::Result<&reader::Reader, ErrorCode> {
+        self.inner.as_ref().ok_or_else(|| closed("reader"))
+    }
+}
+
+#[napi]
+impl NativeDvdReader {
+    /// Maps and validates the file. Throws `DVD_ERR_*` errors for missing,
+    /// empty, non-DVD, truncated, corrupt or newer-major-version files.
+    #[napi(factory)]
+    pub fn open(path: String) -> napi::Result<Self, ErrorCode> {
+        Ok(NativeDvdReader {
+            inner: Some(reader::Reader::open(path)?),
+        })
+    }
+
+    /// Number of records.
+    #[napi(getter)]
+    pub fn count(&self) -> napi::Result<u32, ErrorCode> {
+        Ok(self.get()?.count())
+    }
+
+    /// The `matchOn` set the stored hash index was built for.
+    #[napi(getter)]
+    pub fn match_on(&self) -> napi::Result<String, ErrorCode> {
+        Ok(self.get()?.match_on().to_owned())
+    }
+
+    /// Major format version of the file.
+    #[napi(getter)]
+    pub fn version_major(&self) -> napi::Result<u32, ErrorCode> {
+        Ok(u32::from(self.get()?.version().0))
+    }
+
+    /// Minor format version of the file.
+    #[napi(getter)]
+    pub fn version_minor(&self) -> napi::Result<u32, ErrorCode> {
+        Ok(u32::from(self.get()?.version().1))
+    }
+
+    /// Ids of the records whose key hash (XXH64, seed 0) equals that of
+    /// `key`, in recording order; empty when there is none. Candidates must
+    /// still be compared on their match fields (hash collisions).
+    #[napi]
+    pub fn lookup<'env>(
+        &self,
+        env: &'env Env,
+        key: BufferSlice,
+    ) -> napi::Result<Uint32ArraySlice<'env>, ErrorCode> {
+        let ids = self.get()?.lookup(&key)?;
+        Uint32ArraySlice::copy_from(env, ids)
+            .map_err(|e| DvdError::new(ErrorCode::Io, e.reason).into())
+    }
+
+    /// Decompressed bytes of record `id` (a MessagePack value).
+    #[napi]
+    pub fn record<'env>(
+        &self,
+        env: &'env Env,
+        id: u32,
+    ) -> napi::Result<BufferSlice<'env>, ErrorCode> {
+        let r = self.get()?;
+        js_buffer(env, r.record_len(id)?, |out| r.record_into_slice(id, out))
+    }
+
+    /// Normalized match fields of record `id`, as given to `add`.
+    #[napi]
+    pub fn match_fields<'env>(
+        &self,
+        env: &'env Env,
+        id: u32,
+    ) -> napi::Result<BufferSlice<'env>, ErrorCode> {
+        let fields = self.get()?.match_fields(id)?;
+        BufferSlice::copy_from(env, fields)
+            .map_err(|e| DvdError::new(ErrorCode::Io, e.reason).into())
+    }
+
+    /// Checks everything: all checksums, every block decompresses, the
+    /// records exactly fill the LZ4 frame, the content checksum, and the
+    /// hash and match-fields tables. Throws on the first problem.
+    #[napi]
+    pub fn verify(&self) -> napi::Result<(), ErrorCode> {
+        Ok(self.get()?.verify()?)
+    }
+
+    /// Counts, section sizes, hash-table capacity and load factor.
+    #[napi]
+    pub fn stats(&self) -> napi::Result<NativeDvdStats, ErrorCode> {
+        let s = self.get()?.stats();
+        Ok(NativeDvdStats {
+            record_count: s.record_count,
+            file_bytes: s.file_len as f64,
+            uncompressed_record_bytes: s.uncompressed_record_bytes as f64,
+            compressed_record_bytes: s.compressed_record_bytes as f64,
+            data_frame_bytes: s.data_frame_len as f64,
+            index_frame_bytes: s.index_frame_len as f64,
+            record_table_bytes: s.record_table_len as f64,
+            hash_table_bytes: s.hash_table_len as f64,
+            fields_table_bytes: s.fields_table_len as f64,
+            fields_chunk_count: s.fields_chunk_count,
+            hash_capacity: s.hash_capacity,
+            distinct_keys: s.distinct_keys,
+            load_factor: s.load_factor,
+        })
+    }
+
+    /// Unmaps the file. Further calls throw `DVD_ERR_CLOSED`. Idempotent.
+    #[napi]
+    pub fn close(&mut self) {
+        self.inner = None;
+    }
+}
+
+/// XXH64 (seed 0) of `key`: the hash the index is keyed by. For tests and
+/// cross-checks with the TypeScript fallback reader.
+#[napi]
+pub fn xxh64_key(key: BufferSlice) -> BigInt {
+    BigInt::from(index_table::key_hash(&key))
+}

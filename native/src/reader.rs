@@ -1,0 +1,470 @@
+//! Reader: maps the file, validates the header, footer, section layout and
+//! index checksums at open (never touching record blocks), then serves
+//! lookups, records and match fields straight from the mapping. Every offset
+//! and length read from the file is checked against the mapping.
+
+use crate::error::{DvdError, DvdResult};
+use crate::fields::FieldsView;
+use crate::format::{
+    read_u32, read_u64, Descriptor, Section, DESCRIPTOR_FRAME_LEN, KIND_FOOTER, KIND_HEADER,
+    MAX_MATCH_ON_LEN, RECORD_ENTRY_LEN, SECTION_ALIGN, SKIP_HEADER_LEN, SKIP_MAGIC_FOOTER,
+    SKIP_MAGIC_HEADER, SKIP_MAGIC_INDEX,
+};
+use crate::frame::{
+    check_record, decode_frame_header, decode_record, decode_record_into, FRAME_HEADER_LEN,
+    FRAME_TRAILER_LEN,
+};
+use crate::index_table::{key_hash, TableView};
+use memmap2::Mmap;
+use std::cell::RefCell;
+use std::fs::File;
+use std::ops::Range;
+use std::path::Path;
+use xxhash_rust::xxh32::Xxh32;
+use xxhash_rust::xxh64::xxh64;
+
+/// Bytes backing a reader.
+enum Storage {
+    Map(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Storage {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Storage::Map(m) => m,
+            Storage::Owned(v) => v,
+        }
+    }
+}
+
+/// Validated byte ranges of the file.
+#[derive(Clone, Debug)]
+struct Layout {
+    count: u32,
+    /// Block area of the data frame: after the frame header, before the end mark.
+    blocks: Range<usize>,
+    records: Range<usize>,
+    hash: Range<usize>,
+    fields: Range<usize>,
+    capacity: u32,
+    chunks: u32,
+}
+
+/// Summary numbers for `stats()`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Number of records.
+    pub record_count: u32,
+    /// File length.
+    pub file_len: u64,
+    /// Sum of decompressed record lengths.
+    pub uncompressed_record_bytes: u64,
+    /// Bytes of record blocks in the data frame (sizes, data, checksums).
+    pub compressed_record_bytes: u64,
+    /// Length of the whole LZ4 data frame.
+    pub data_frame_len: u64,
+    /// Length of the index skippable frame.
+    pub index_frame_len: u64,
+    /// Record offset table length.
+    pub record_table_len: u64,
+    /// Hash table section length (slots + bucket ids).
+    pub hash_table_len: u64,
+    /// Match-fields section length.
+    pub fields_table_len: u64,
+    /// Number of match-fields chunks.
+    pub fields_chunk_count: u32,
+    /// Hash table slots.
+    pub hash_capacity: u32,
+    /// Occupied slots (distinct key hashes).
+    pub distinct_keys: u32,
+    /// `distinct_keys / hash_capacity`.
+    pub load_factor: f64,
+}
+
+/// An open DVD file.
+pub struct Reader {
+    storage: Storage,
+    desc: Descriptor,
+    layout: Layout,
+    match_on: String,
+    fields_cache: RefCell<Option<(u32, Vec<u8>)>>,
+}
+
+fn usize_of(v: u64, what: &str) -> DvdResult<usize> {
+    usize::try_from(v).map_err(|_| DvdError::corrupt(format!("{what} does not fit in memory")))
+}
+
+/// Checks `s` lies inside `[lo, hi)`, is aligned, and returns its range.
+fn section_range(s: &Section, lo: u64, hi: u64, name: &str) -> DvdResult<Range<usize>> {
+    let end = s.off.checked_add(s.len);
+    if !s.off.is_multiple_of(SECTION_ALIGN) || s.off < lo || end.is_none_or(|e| e > hi) {
+        return Err(DvdError::corrupt(format!(
+            "{name} section [{}, +{}) outside the index frame or overlapping another section",
+            s.off, s.len
+        )));
+    }
+    Ok(usize_of(s.off, name)?..usize_of(s.off + s.len, name)?)
+}
+
+fn validate(bytes: &[u8]) -> DvdResult<(Descriptor, Layout, String)> {
+    let file_len = bytes.len() as u64;
+    if bytes.is_empty() {
+        return Err(DvdError::not_dvd("file is empty"));
+    }
+    let head = Descriptor::decode_frame(bytes, SKIP_MAGIC_HEADER, KIND_HEADER, "header")?;
+    if head.file_len > file_len {
+        return Err(DvdError::truncated(format!(
+            "file is {file_len} bytes but its header announces {}",
+            head.file_len
+        )));
+    }
+    if head.file_len < file_len {
+        return Err(DvdError::corrupt(format!(
+            "file is {file_len} bytes but its header announces {} (trailing data)",
+            head.file_len
+        )));
+    }
+    let foot_at = bytes
+        .len()
+        .checked_sub(DESCRIPTOR_FRAME_LEN)
+        .filter(|&at| at >= DESCRIPTOR_FRAME_LEN)
+        .ok_or_else(|| DvdError::truncated("file too short for header and footer"))?;
+    let foot_bytes = bytes.get(foot_at..).unwrap_or(&[]);
+    let foot = Descriptor::decode_frame(foot_bytes, SKIP_MAGIC_FOOTER, KIND_FOOTER, "footer")
+        .map_err(|e| match e.code {
+            crate::error::ErrorCode::NotDvd => {
+                DvdError::truncated("footer missing: the file is truncated")
+            }
+            _ => e,
+        })?;
+    if !head.same_file(&foot) {
+        return Err(DvdError::corrupt("header and footer disagree"));
+    }
+    let d = head;
+    if d.flags != 0 {
+        return Err(DvdError::corrupt(format!(
+            "unknown feature flags {:#x}",
+            d.flags
+        )));
+    }
+    let count = u32::try_from(d.record_count)
+        .ok()
+        .filter(|&c| c < u32::MAX)
+        .ok_or_else(|| DvdError::corrupt("record count out of range"))?;
+
+    // Frame chain: header | data frame | index frame | footer.
+    let chain_ok = d.data_off == DESCRIPTOR_FRAME_LEN as u64
+        && d.data_len >= (FRAME_HEADER_LEN + FRAME_TRAILER_LEN) as u64
+        && d.data_off.checked_add(d.data_len) == Some(d.index_off)
+        && d.index_len >= SKIP_HEADER_LEN as u64
+        && d.index_off.checked_add(d.index_len) == Some(foot_at as u64);
+    if !chain_ok {
+        return Err(DvdError::corrupt(
+            "frame offsets in the descriptor are inconsistent",
+        ));
+    }
+    let data_off = usize_of(d.data_off, "data frame")?;
+    let index_off = usize_of(d.index_off, "index frame")?;
+    let data_frame = bytes
+        .get(data_off..index_off)
+        .ok_or_else(|| DvdError::corrupt("data frame outside the file"))?;
+    let content = decode_frame_header(data_frame)?;
+    if content != d.content_len {
+        return Err(DvdError::corrupt(
+            "LZ4 content size disagrees with the descriptor",
+        ));
+    }
+    let index_magic = read_u32(bytes, index_off);
+    let index_size = read_u32(bytes, index_off + 4);
+    if index_magic != Some(SKIP_MAGIC_INDEX)
+        || index_size.map(u64::from) != Some(d.index_len - SKIP_HEADER_LEN as u64)
+    {
+        return Err(DvdError::corrupt("index frame header is invalid"));
+    }
+
+    // Sections, in order, inside the index payload, not overlapping.
+    let lo = d.index_off + SKIP_HEADER_LEN as u64;
+    let hi = d.index_off + d.index_len;
+    let records = section_range(&d.records, lo, hi, "record table")?;
+    let hash = section_range(&d.hash, d.records.off + d.records.len, hi, "hash table")?;
+    let fields = section_range(&d.fields, d.hash.off + d.hash.len, hi, "fields table")?;
+    let meta = section_range(&d.meta, d.fields.off + d.fields.len, hi, "meta")?;
+    if d.records.len != u64::from(count) * RECORD_ENTRY_LEN as u64 {
+        return Err(DvdError::corrupt(
+            "record table length does not match the record count",
+        ));
+    }
+    if d.meta.len > MAX_MATCH_ON_LEN {
+        return Err(DvdError::corrupt("match_on string too long"));
+    }
+    let checks = [
+        (&records, d.records.xxh64, "record table"),
+        (&hash, d.hash.xxh64, "hash table"),
+        (&fields, d.fields.xxh64, "fields table"),
+        (&meta, d.meta.xxh64, "meta"),
+    ];
+    for (range, want, name) in checks {
+        let sec = bytes
+            .get(range.clone())
+            .ok_or_else(|| DvdError::corrupt(format!("{name} outside the file")))?;
+        if xxh64(sec, 0) != want {
+            return Err(DvdError::checksum(format!(
+                "index checksum mismatch ({name})"
+            )));
+        }
+    }
+    // Structural checks of the tables (O(1)).
+    TableView::new(
+        bytes.get(hash.clone()).unwrap_or(&[]),
+        d.hash_capacity,
+        count,
+    )?;
+    FieldsView::new(
+        bytes.get(fields.clone()).unwrap_or(&[]),
+        d.fields_chunk_count,
+        count,
+    )?;
+    let match_on = std::str::from_utf8(bytes.get(meta).unwrap_or(&[]))
+        .map_err(|_| DvdError::corrupt("match_on is not UTF-8"))?
+        .to_owned();
+    let blocks = (data_off + FRAME_HEADER_LEN)..(index_off - FRAME_TRAILER_LEN);
+    let layout = Layout {
+        count,
+        blocks,
+        records,
+        hash,
+        fields,
+        capacity: d.hash_capacity,
+        chunks: d.fields_chunk_count,
+    };
+    Ok((d, layout, match_on))
+}
+
+impl Reader {
+    /// Maps and validates the file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> DvdResult<Self> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| DvdError::io("cannot open", path, &e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| DvdError::io("cannot stat", path, &e))?
+            .len();
+        if len == 0 {
+            return Err(DvdError::not_dvd(format!(
+                "file is empty: {}",
+                path.display()
+            )));
+        }
+        // SAFETY: the mapping is read-only and files are only ever replaced by
+        // rename (never modified in place) by this library. Every access is
+        // bounds-checked against the mapping's length.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| DvdError::io("cannot map", path, &e))?;
+        Self::from_storage(Storage::Map(map))
+    }
+
+    /// Validates an in-memory copy of a file.
+    pub fn from_bytes(bytes: Vec<u8>) -> DvdResult<Self> {
+        Self::from_storage(Storage::Owned(bytes))
+    }
+
+    fn from_storage(storage: Storage) -> DvdResult<Self> {
+        let (desc, layout, match_on) = validate(storage.bytes())?;
+        Ok(Reader {
+            storage,
+            desc,
+            layout,
+            match_on,
+            fields_cache: RefCell::new(None),
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.storage.bytes()
+    }
+
+    /// Number of records.
+    pub fn count(&self) -> u32 {
+        self.layout.count
+    }
+
+    /// The `match_on` string the index was built for.
+    pub fn match_on(&self) -> &str {
+        &self.match_on
+    }
+
+    /// `(major, minor)` format version of the file.
+    pub fn version(&self) -> (u16, u16) {
+        (self.desc.major, self.desc.minor)
+    }
+
+    fn table(&self) -> DvdResult<TableView<'_>> {
+        let sec = self.bytes().get(self.layout.hash.clone()).unwrap_or(&[]);
+        TableView::new(sec, self.layout.capacity, self.layout.count)
+    }
+
+    fn fields(&self) -> DvdResult<FieldsView<'_>> {
+        let sec = self.bytes().get(self.layout.fields.clone()).unwrap_or(&[]);
+        FieldsView::new(sec, self.layout.chunks, self.layout.count)
+    }
+
+    /// Ids of the records whose key hash equals XXH64(`key`), in recording order.
+    pub fn lookup(&self, key: &[u8]) -> DvdResult<Vec<u32>> {
+        self.lookup_hash(key_hash(key))
+    }
+
+    /// Ids of the records whose key hash is `hash`, in recording order.
+    pub fn lookup_hash(&self, hash: u64) -> DvdResult<Vec<u32>> {
+        let t = self.table()?;
+        let mut out = Vec::new();
+        t.decode_bucket(t.probe(hash)?, &mut out)?;
+        Ok(out)
+    }
+
+    fn entry(&self, id: u32) -> DvdResult<(usize, usize, usize)> {
+        if id >= self.layout.count {
+            return Err(DvdError::range(format!(
+                "record id {id} out of range (count {})",
+                self.layout.count
+            )));
+        }
+        let at = self.layout.records.start + id as usize * RECORD_ENTRY_LEN;
+        let bad = || DvdError::corrupt("record table entry out of range");
+        let off = read_u64(self.bytes(), at).ok_or_else(bad)?;
+        let blocks = read_u32(self.bytes(), at + 8).ok_or_else(bad)?;
+        let len = read_u32(self.bytes(), at + 12).ok_or_else(bad)?;
+        let pos = usize::try_from(off)
+            .ok()
+            .and_then(|o| o.checked_sub(self.layout.blocks.start))
+            .filter(|&p| p <= self.layout.blocks.len())
+            .ok_or_else(|| {
+                DvdError::corrupt(format!("record {id} offset {off} outside the data frame"))
+            })?;
+        Ok((pos, blocks as usize, len as usize))
+    }
+
+    fn block_area(&self) -> &[u8] {
+        self.bytes().get(self.layout.blocks.clone()).unwrap_or(&[])
+    }
+
+    /// Decompressed length of record `id`, after checking that its blocks
+    /// lie in the data frame and can plausibly produce that many bytes (so it
+    /// is safe to allocate). Does not decompress.
+    pub fn record_len(&self, id: u32) -> DvdResult<usize> {
+        let (pos, blocks, len) = self.entry(id)?;
+        check_record(self.block_area(), pos, blocks, len)
+            .map_err(|e| DvdError::new(e.code, format!("record {id}: {}", e.message)))?;
+        Ok(len)
+    }
+
+    /// Decompresses record `id` into `out`, which must be exactly
+    /// [`record_len`](Self::record_len) bytes long.
+    pub fn record_into_slice(&self, id: u32, out: &mut [u8]) -> DvdResult<()> {
+        let (pos, blocks, len) = self.entry(id)?;
+        if out.len() != len {
+            return Err(DvdError::range("output buffer has the wrong length"));
+        }
+        decode_record_into(self.block_area(), pos, blocks, out)
+            .map(|_| ())
+            .map_err(|e| DvdError::new(e.code, format!("record {id}: {}", e.message)))
+    }
+
+    /// Decompresses record `id` into `out`.
+    pub fn record_into(&self, id: u32, out: &mut Vec<u8>) -> DvdResult<()> {
+        let (pos, blocks, len) = self.entry(id)?;
+        decode_record(self.block_area(), pos, blocks, len, out)
+            .map_err(|e| DvdError::new(e.code, format!("record {id}: {}", e.message)))?;
+        Ok(())
+    }
+
+    /// Decompressed bytes of record `id`.
+    pub fn record(&self, id: u32) -> DvdResult<Vec<u8>> {
+        let mut out = Vec::new();
+        self.record_into(id, &mut out)?;
+        Ok(out)
+    }
+
+    /// Match fields of record `id`.
+    pub fn match_fields(&self, id: u32) -> DvdResult<Vec<u8>> {
+        if id >= self.layout.count {
+            return Err(DvdError::range(format!(
+                "record id {id} out of range (count {})",
+                self.layout.count
+            )));
+        }
+        self.fields()?.get(id, &self.fields_cache)
+    }
+
+    /// Full check: every checksum, every block decompresses, records are
+    /// consecutive and exactly fill the data frame, content checksum, hash
+    /// table and match-fields table consistency.
+    pub fn verify(&self) -> DvdResult<()> {
+        let (desc, _, _) = validate(self.bytes())?;
+        if desc != self.desc {
+            return Err(DvdError::corrupt("file changed since it was opened"));
+        }
+        let area = self.block_area();
+        let mut pos = 0usize;
+        let mut hasher = Xxh32::new(0);
+        let mut total = 0u64;
+        let mut buf = Vec::new();
+        for id in 0..self.layout.count {
+            let (p, blocks, len) = self.entry(id)?;
+            if p != pos {
+                return Err(DvdError::corrupt(format!(
+                    "record {id} does not follow record {}",
+                    id.wrapping_sub(1)
+                )));
+            }
+            pos = decode_record(area, p, blocks, len, &mut buf)
+                .map_err(|e| DvdError::new(e.code, format!("record {id}: {}", e.message)))?;
+            hasher.update(&buf);
+            total += len as u64;
+        }
+        if pos != area.len() {
+            return Err(DvdError::corrupt(
+                "data frame holds blocks that belong to no record",
+            ));
+        }
+        if total != self.desc.content_len {
+            return Err(DvdError::corrupt(
+                "record lengths do not add up to the content size",
+            ));
+        }
+        let trailer = self.layout.blocks.end;
+        if read_u32(self.bytes(), trailer) != Some(0) {
+            return Err(DvdError::corrupt("LZ4 end mark missing"));
+        }
+        if read_u32(self.bytes(), trailer + 4) != Some(hasher.digest()) {
+            return Err(DvdError::checksum("LZ4 content checksum mismatch"));
+        }
+        self.table()?.check_all()?;
+        self.fields()?.check_all()?;
+        Ok(())
+    }
+
+    /// Counts and sizes.
+    pub fn stats(&self) -> Stats {
+        let d = &self.desc;
+        let distinct = self.table().map(|t| t.occupied()).unwrap_or(0);
+        Stats {
+            record_count: self.layout.count,
+            file_len: d.file_len,
+            uncompressed_record_bytes: d.content_len,
+            compressed_record_bytes: self.layout.blocks.len() as u64,
+            data_frame_len: d.data_len,
+            index_frame_len: d.index_len,
+            record_table_len: d.records.len,
+            hash_table_len: d.hash.len,
+            fields_table_len: d.fields.len,
+            fields_chunk_count: d.fields_chunk_count,
+            hash_capacity: d.hash_capacity,
+            distinct_keys: distinct,
+            load_factor: f64::from(distinct) / f64::from(d.hash_capacity.max(1)),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;

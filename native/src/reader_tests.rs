@@ -1,0 +1,595 @@
+//! Round-trip, CLI-compatibility and hostile-input tests of the reader
+//! (and, through it, of the writer).
+
+use super::*;
+use crate::error::ErrorCode;
+use crate::format::{
+    DESCRIPTOR_LEN, OFF_CHECKSUM, OFF_MAJOR, OFF_SECTIONS, SKIP_HEADER_LEN, SLOT_LEN,
+};
+use crate::frame::{FRAME_HEADER_LEN, MAX_BLOCK, STORED_FLAG};
+use crate::writer::Writer;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn test_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dvd-reader-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Simple seeded PRNG (xorshift64*), no extra crate.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+struct Sample {
+    records: Vec<Vec<u8>>,
+    keys: Vec<Vec<u8>>,
+    fields: Vec<Vec<u8>>,
+}
+
+impl Sample {
+    fn new(n: usize, big: bool) -> Self {
+        let mut rng = Rng(42);
+        let mut records = Vec::new();
+        let mut keys = Vec::new();
+        let mut fields = Vec::new();
+        for i in 0..n {
+            let rec = match i {
+                3 => Vec::new(),
+                5 if big => {
+                    // > 4 MiB: a compressible first block, an incompressible tail.
+                    let mut v = b"{\"status\":200,\"body\":\"".repeat(MAX_BLOCK / 22 + 1);
+                    v.truncate(MAX_BLOCK);
+                    v.extend((0..300_000).map(|_| rng.next() as u8));
+                    v
+                }
+                _ if i % 4 == 1 => (0..50 + i).map(|_| rng.next() as u8).collect(),
+                _ => format!(
+                    "\u{85}\u{a6}status\u{cc}\u{c8}record {i} {}",
+                    "x".repeat(i * 3)
+                )
+                .into_bytes(),
+            };
+            records.push(rec);
+            keys.push(format!("GET https://example.com/{}", i % 7).into_bytes());
+            fields.push(format!("method=GET,path=/{},i={i}", i % 7).into_bytes());
+        }
+        Sample {
+            records,
+            keys,
+            fields,
+        }
+    }
+
+    fn write(&self, path: &Path) {
+        let mut w = Writer::create(path, "method,scheme,host,port,path,query").unwrap();
+        for i in 0..self.records.len() {
+            let id = w
+                .add(&self.records[i], &self.keys[i], &self.fields[i])
+                .unwrap();
+            assert_eq!(id as usize, i);
+        }
+        w.finish().unwrap();
+    }
+
+    fn bytes(&self, name: &str) -> Vec<u8> {
+        let p = test_dir(name).join("s.dvd.lz4");
+        self.write(&p);
+        std::fs::read(p).unwrap()
+    }
+
+    fn expected_ids(&self, key: &[u8]) -> Vec<u32> {
+        (0..self.keys.len() as u32)
+            .filter(|&i| self.keys[i as usize] == key)
+            .collect()
+    }
+}
+
+#[test]
+fn round_trip() {
+    let s = Sample::new(40, true);
+    let path = test_dir("round_trip").join("rt.dvd.lz4");
+    s.write(&path);
+    let r = Reader::open(&path).unwrap();
+    assert_eq!(r.count(), 40);
+    assert_eq!(r.match_on(), "method,scheme,host,port,path,query");
+    assert_eq!(r.version(), (1, 0));
+    for i in 0..40u32 {
+        assert_eq!(r.record(i).unwrap(), s.records[i as usize], "record {i}");
+        assert_eq!(r.match_fields(i).unwrap(), s.fields[i as usize]);
+    }
+    for k in 0..7 {
+        let key = format!("GET https://example.com/{k}").into_bytes();
+        let ids = r.lookup(&key).unwrap();
+        assert_eq!(ids, s.expected_ids(&key));
+        assert!(ids.len() >= 5, "duplicate keys keep every record in order");
+    }
+    assert!(r
+        .lookup(b"GET https://example.com/none")
+        .unwrap()
+        .is_empty());
+    assert_eq!(r.record(40).unwrap_err().code, ErrorCode::Range);
+    assert_eq!(r.match_fields(u32::MAX).unwrap_err().code, ErrorCode::Range);
+    r.verify().unwrap();
+    let st = r.stats();
+    assert_eq!(st.record_count, 40);
+    assert_eq!(st.distinct_keys, 7);
+    assert_eq!(st.hash_capacity, 16);
+    assert!(st.load_factor <= 0.5);
+    let total: u64 = s.records.iter().map(|v| v.len() as u64).sum();
+    assert_eq!(st.uncompressed_record_bytes, total);
+    assert!(st.compressed_record_bytes < total);
+    assert_eq!(st.file_len, std::fs::metadata(&path).unwrap().len());
+}
+
+#[test]
+fn empty_dvd() {
+    let path = test_dir("empty_dvd").join("e.dvd.lz4");
+    let mut w = Writer::create(&path, "").unwrap();
+    w.finish().unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert_eq!(r.count(), 0);
+    assert!(r.lookup(b"x").unwrap().is_empty());
+    r.verify().unwrap();
+    assert_eq!(r.record(0).unwrap_err().code, ErrorCode::Range);
+}
+
+#[test]
+fn lz4_cli_decodes_to_concatenated_records() {
+    let lz4 = Path::new("/usr/bin/lz4");
+    if !lz4.exists() {
+        eprintln!("SKIPPED: /usr/bin/lz4 not found");
+        return;
+    }
+    let s = Sample::new(30, true);
+    let path = test_dir("cli").join("cli.dvd.lz4");
+    s.write(&path);
+    let out = std::process::Command::new(lz4)
+        .arg("-dc")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "lz4 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: Vec<u8> = s.records.concat();
+    assert_eq!(out.stdout.len(), expected.len());
+    assert!(
+        out.stdout == expected,
+        "lz4 -dc output differs from the records"
+    );
+    // The integrity test mode of the tool accepts the file too.
+    let t = std::process::Command::new(lz4)
+        .arg("-t")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        t.status.success(),
+        "lz4 -t: {}",
+        String::from_utf8_lossy(&t.stderr)
+    );
+}
+
+#[test]
+fn stored_and_compressed_blocks_present() {
+    let s = Sample::new(8, true);
+    let bytes = s.bytes("blocks");
+    let r = Reader::from_bytes(bytes.clone()).unwrap();
+    let mut flags = Vec::new();
+    for id in 0..r.count() {
+        let (pos, blocks, _) = r.entry(id).unwrap();
+        if blocks > 0 {
+            let size = read_u32(r.block_area(), pos).unwrap();
+            flags.push(size & STORED_FLAG != 0);
+        }
+    }
+    assert!(flags.contains(&true) && flags.contains(&false));
+}
+
+#[test]
+fn old_mapping_survives_rename() {
+    let dir = test_dir("rename");
+    let path = dir.join("x.dvd.lz4");
+    let a = Sample::new(10, false);
+    a.write(&path);
+    let old = Reader::open(&path).unwrap();
+    let mut w = Writer::create(&path, "other").unwrap();
+    w.add(b"new", b"k", b"f").unwrap();
+    w.finish().unwrap();
+    assert_eq!(old.count(), 10);
+    assert_eq!(old.record(9).unwrap(), a.records[9]);
+    old.verify().unwrap();
+    let new = Reader::open(&path).unwrap();
+    assert_eq!(new.count(), 1);
+    assert_eq!(new.match_on(), "other");
+}
+
+#[test]
+fn empty_missing_and_foreign_files() {
+    let dir = test_dir("foreign");
+    let empty = dir.join("empty.dvd.lz4");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(Reader::open(&empty).err().unwrap().code, ErrorCode::NotDvd);
+    let text = dir.join("text.dvd.lz4");
+    std::fs::write(&text, b"{\"interactions\": []}\n").unwrap();
+    assert_eq!(Reader::open(&text).err().unwrap().code, ErrorCode::NotDvd);
+    let tiny = dir.join("tiny.dvd.lz4");
+    std::fs::write(&tiny, b"x").unwrap();
+    assert_eq!(Reader::open(&tiny).err().unwrap().code, ErrorCode::NotDvd);
+    // A plain LZ4 frame is not a DVD.
+    let mut enc = crate::frame::BlockEncoder::new();
+    let mut lz = crate::frame::encode_frame_header(3).to_vec();
+    enc.encode_block(b"abc", &mut lz).unwrap();
+    lz.extend_from_slice(&[0; 8]);
+    assert_eq!(
+        Reader::from_bytes(lz).err().unwrap().code,
+        ErrorCode::NotDvd
+    );
+    let missing = dir.join("missing.dvd.lz4");
+    assert_eq!(Reader::open(&missing).err().unwrap().code, ErrorCode::Io);
+}
+
+/// Recomputes section and descriptor checksums of both descriptors (as far
+/// as the possibly mutated offsets allow) so mutations reach deep validation.
+fn reseal(b: &mut [u8]) {
+    let len = b.len();
+    let mut starts = vec![SKIP_HEADER_LEN];
+    if let Some(f) = len.checked_sub(DESCRIPTOR_LEN) {
+        starts.push(f);
+    }
+    for d in starts {
+        for i in 0..4 {
+            let at = d + OFF_SECTIONS + i * 24;
+            let (Some(off), Some(slen)) = (read_u64(b, at), read_u64(b, at + 8)) else {
+                continue;
+            };
+            let (Ok(off), Ok(slen)) = (usize::try_from(off), usize::try_from(slen)) else {
+                continue;
+            };
+            if let Some(sec) = off.checked_add(slen).and_then(|e| b.get(off..e)) {
+                let h = xxh64(sec, 0);
+                if let Some(dst) = b.get_mut(at + 16..at + 24) {
+                    dst.copy_from_slice(&h.to_le_bytes());
+                }
+            }
+        }
+        if let Some(body) = b.get(d..d + OFF_CHECKSUM) {
+            let h = xxh64(body, 0);
+            if let Some(dst) = b.get_mut(d + OFF_CHECKSUM..d + OFF_CHECKSUM + 8) {
+                dst.copy_from_slice(&h.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Recomputes the XXH32 of every block of the data frame (walking from the
+/// frame header) so that corrupted block contents reach the LZ4 decoder.
+fn reseal_blocks(b: &mut [u8]) {
+    let mut pos = DESCRIPTOR_FRAME_LEN + FRAME_HEADER_LEN;
+    for _ in 0..10_000 {
+        let Some(size) = read_u32(b, pos) else { return };
+        let c = (size & !STORED_FLAG) as usize;
+        if c == 0 || c > MAX_BLOCK {
+            return;
+        }
+        let Some(data) = b.get(pos + 4..pos + 4 + c) else {
+            return;
+        };
+        let h = xxhash_rust::xxh32::xxh32(data, 0);
+        match b.get_mut(pos + 4 + c..pos + 8 + c) {
+            Some(dst) => dst.copy_from_slice(&h.to_le_bytes()),
+            None => return,
+        }
+        pos += 8 + c;
+    }
+}
+
+/// Exercises every API on `bytes`; only checks that nothing panics.
+fn exercise(bytes: Vec<u8>, keys: &[Vec<u8>]) -> bool {
+    let Ok(r) = Reader::from_bytes(bytes) else {
+        return false;
+    };
+    for k in keys.iter().take(3) {
+        let _ = r.lookup(k);
+    }
+    let _ = r.lookup(b"not there");
+    for id in 0..r.count().min(12) {
+        let _ = r.record(id);
+        let _ = r.match_fields(id);
+    }
+    let _ = r.record(r.count());
+    let _ = r.match_fields(r.count().wrapping_add(7));
+    let _ = r.verify();
+    let _ = r.stats();
+    true
+}
+
+#[test]
+fn truncation_at_every_offset_is_an_error() {
+    let s = Sample::new(12, false);
+    let bytes = s.bytes("trunc");
+    let r = Reader::from_bytes(bytes.clone()).unwrap();
+    let index_off = r.desc.index_off as usize;
+    for cut in 0..bytes.len() {
+        let e = Reader::from_bytes(bytes[..cut].to_vec()).err();
+        let e = e.unwrap_or_else(|| panic!("truncation at {cut} was accepted"));
+        let expected = if cut == 0 {
+            ErrorCode::NotDvd
+        } else {
+            ErrorCode::Truncated
+        };
+        assert_eq!(e.code, expected, "cut at {cut} (index at {index_off}): {e}");
+    }
+}
+
+#[test]
+fn newer_major_version_is_refused() {
+    let s = Sample::new(3, false);
+    let mut bytes = s.bytes("version");
+    let len = bytes.len();
+    for d in [SKIP_HEADER_LEN, len - DESCRIPTOR_LEN] {
+        bytes[d + OFF_MAJOR..d + OFF_MAJOR + 2].copy_from_slice(&2u16.to_le_bytes());
+    }
+    reseal(&mut bytes);
+    let e = Reader::from_bytes(bytes).err().unwrap();
+    assert_eq!(e.code, ErrorCode::Version);
+    assert!(e.to_string().starts_with("DVD_ERR_VERSION: "));
+    assert!(
+        e.message.contains("2.0") && e.message.contains("1.0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn checksums_catch_index_corruption() {
+    let s = Sample::new(12, false);
+    let bytes = s.bytes("checksums");
+    let r = Reader::from_bytes(bytes.clone()).unwrap();
+    let d = r.desc;
+    for sec in [d.records, d.hash, d.fields, d.meta] {
+        if sec.len == 0 {
+            continue;
+        }
+        let mut m = bytes.clone();
+        m[sec.off as usize] ^= 0x01;
+        let e = Reader::from_bytes(m).err().unwrap();
+        assert_eq!(e.code, ErrorCode::Checksum, "{e}");
+        assert!(e
+            .to_string()
+            .starts_with("DVD_ERR_CHECKSUM: index checksum mismatch"));
+    }
+    // A flipped bit in a record block is found by record() and verify(), not by open().
+    let (pos, _, _) = r.entry(0).unwrap();
+    let mut m = bytes.clone();
+    m[r.layout.blocks.start + pos + 6] ^= 0x10;
+    let r2 = Reader::from_bytes(m).unwrap();
+    assert_eq!(r2.record(0).unwrap_err().code, ErrorCode::Checksum);
+    assert_eq!(r2.verify().unwrap_err().code, ErrorCode::Checksum);
+    assert_eq!(r2.record(1).unwrap(), s.records[1]);
+}
+
+#[test]
+fn hostile_resealed_index_is_an_error() {
+    let s = Sample::new(12, false);
+    let bytes = s.bytes("hostile");
+    let r = Reader::from_bytes(bytes.clone()).unwrap();
+    let d = r.desc;
+    // Bucket length 2^32-1 in every occupied slot.
+    let mut m = bytes.clone();
+    for i in 0..d.hash_capacity as usize {
+        let at = d.hash.off as usize + i * SLOT_LEN + 12;
+        if read_u32(&m, at) != Some(0) {
+            m[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        }
+    }
+    reseal(&mut m);
+    let r2 = Reader::from_bytes(m).unwrap();
+    assert_eq!(r2.lookup(&s.keys[0]).unwrap_err().code, ErrorCode::Corrupt);
+    assert!(r2.verify().is_err());
+    // Record offset past the end of the file.
+    let mut m = bytes.clone();
+    let at = d.records.off as usize;
+    m[at..at + 8].copy_from_slice(&(bytes.len() as u64 + 100).to_le_bytes());
+    reseal(&mut m);
+    let r2 = Reader::from_bytes(m).unwrap();
+    assert_eq!(r2.record(0).unwrap_err().code, ErrorCode::Corrupt);
+    // Overlapping sections (hash table moved onto the record table).
+    let mut m = bytes.clone();
+    for base in [SKIP_HEADER_LEN, bytes.len() - DESCRIPTOR_LEN] {
+        let at = base + OFF_SECTIONS + 24;
+        m[at..at + 8].copy_from_slice(&d.records.off.to_le_bytes());
+    }
+    reseal(&mut m);
+    assert_eq!(
+        Reader::from_bytes(m).err().unwrap().code,
+        ErrorCode::Corrupt
+    );
+    // Section offset far outside the file.
+    let mut m = bytes.clone();
+    for base in [SKIP_HEADER_LEN, bytes.len() - DESCRIPTOR_LEN] {
+        let at = base + OFF_SECTIONS + 48;
+        m[at..at + 8].copy_from_slice(&(u64::MAX - 3).to_le_bytes());
+    }
+    reseal(&mut m);
+    assert_eq!(
+        Reader::from_bytes(m).err().unwrap().code,
+        ErrorCode::Corrupt
+    );
+    // Trailing garbage.
+    let mut m = bytes.clone();
+    m.extend_from_slice(b"junk");
+    assert!(Reader::from_bytes(m).is_err());
+}
+
+#[test]
+fn seeded_mutations_never_panic() {
+    let s = Sample::new(10, false);
+    let bytes = s.bytes("mutations");
+    let r = Reader::from_bytes(bytes.clone()).unwrap();
+    let d = r.desc;
+    drop(r);
+    let len = bytes.len();
+    let descs = [SKIP_HEADER_LEN, len - DESCRIPTOR_LEN];
+    let mut rng = Rng(0x5EED_D0D0_1234_5678);
+    let started = Instant::now();
+    let mut opened = 0usize;
+    const N: usize = 12_000;
+    for n in 0..N {
+        let mut m = bytes.clone();
+        let kind = rng.below(9);
+        let mut seal = rng.below(2) == 0;
+        match kind {
+            0 => {
+                let i = rng.below(len);
+                m[i] ^= 1 << rng.below(8);
+            }
+            1 => {
+                let i = rng.below(len);
+                m[i] = [0u8, 0xFF, 0x80, rng.next() as u8][rng.below(4)];
+            }
+            2 => {
+                m.truncate(rng.below(len));
+                seal = false;
+            }
+            3 => {
+                // A descriptor u64 field (both copies) pointing outside the file.
+                let field = 16 + 8 * rng.below((OFF_CHECKSUM - 16) / 8);
+                let v = [
+                    len as u64 + rng.below(100) as u64,
+                    u64::MAX,
+                    u64::MAX / 2,
+                    rng.next(),
+                ][rng.below(4)];
+                for base in descs {
+                    m[base + field..base + field + 8].copy_from_slice(&v.to_le_bytes());
+                }
+                seal = true;
+            }
+            4 => {
+                // A record-table entry offset/length/blocks set to hostile values.
+                let id = rng.below(10);
+                let at = d.records.off as usize + id * 16 + [0, 8, 12][rng.below(3)];
+                let v = [u32::MAX, 0, len as u32, (len as u32).wrapping_mul(3)][rng.below(4)];
+                m[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                seal = true;
+            }
+            5 => {
+                // Bucket length 2^32-1 / start out of range in a random slot.
+                let slot = rng.below(d.hash_capacity as usize);
+                let at = d.hash.off as usize + slot * SLOT_LEN + 8 + 4 * rng.below(2);
+                m[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+                seal = true;
+            }
+            6 => {
+                // Random u32 anywhere in the index frame.
+                let at = d.index_off as usize + rng.below(d.index_len as usize - 4);
+                m[at..at + 4].copy_from_slice(&(rng.next() as u32).to_le_bytes());
+            }
+            7 => {
+                // Corrupt record data, then fix block checksums: reaches the LZ4 decoder.
+                let start = DESCRIPTOR_FRAME_LEN + FRAME_HEADER_LEN;
+                for _ in 0..1 + rng.below(4) {
+                    let i = start + rng.below(d.data_len as usize - FRAME_HEADER_LEN - 8);
+                    m[i] = rng.next() as u8;
+                }
+                reseal_blocks(&mut m);
+            }
+            _ => {
+                // Several random bytes anywhere.
+                for _ in 0..1 + rng.below(8) {
+                    let i = rng.below(len);
+                    m[i] = rng.next() as u8;
+                }
+            }
+        }
+        if seal {
+            reseal(&mut m);
+        }
+        let t = Instant::now();
+        if exercise(m, &s.keys) {
+            opened += 1;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "mutation {n} (kind {kind}) too slow"
+        );
+    }
+    eprintln!(
+        "{N} mutations, {opened} still opened, {:?}",
+        started.elapsed()
+    );
+    assert!(opened > 100, "resealing should let many mutated files open");
+}
+
+#[test]
+#[ignore = "slow: 1,000,000 records of 2 KiB; run with --ignored"]
+fn million_records_bounded_memory() {
+    let path = test_dir("million").join("m.dvd.lz4");
+    let mut w = Writer::create(&path, "method,path").unwrap();
+    let mut rec = vec![0u8; 2048];
+    let mut rng = Rng(7);
+    let t = Instant::now();
+    for i in 0..1_000_000u32 {
+        for chunk in rec.chunks_mut(8).take(32) {
+            chunk.copy_from_slice(&rng.next().to_le_bytes());
+        }
+        rec[256..260].copy_from_slice(&i.to_le_bytes());
+        let key = format!("GET /item/{}", i % 50_000);
+        let fields = format!("GET,/item/{}", i % 50_000);
+        w.add(&rec, key.as_bytes(), fields.as_bytes()).unwrap();
+    }
+    w.finish().unwrap();
+    eprintln!("wrote 1M records in {:?}", t.elapsed());
+    let t = Instant::now();
+    let r = Reader::open(&path).unwrap();
+    eprintln!("opened in {:?}: {:?}", t.elapsed(), r.stats());
+    assert_eq!(r.lookup(b"GET /item/7").unwrap().len(), 20);
+    assert_eq!(
+        &r.record(999_999).unwrap()[256..260],
+        &999_999u32.to_le_bytes()
+    );
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    for l in status
+        .lines()
+        .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
+    {
+        eprintln!("{l}");
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// Writes the small example file shown as a hex dump in `docs/FORMAT.md`
+/// to `target/format-example.dvd.lz4` (regenerate the dump with
+/// `xxd -g1 native/target/format-example.dvd.lz4`). Records 0 and 2 share a key.
+#[test]
+fn format_example_file() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/format-example.dvd.lz4");
+    let mut w = Writer::create(&path, "method,path").unwrap();
+    // {"s":200,"b":"hi"}, {"s":404}, {"s":200,"b":"hi"} as MessagePack.
+    let ok = b"\x82\xa1s\xcc\xc8\xa1b\xa2hi";
+    let nf = b"\x81\xa1s\xcd\x01\x94";
+    w.add(ok, b"GET /a", b"\x92\xa3GET\xa2/a").unwrap();
+    w.add(nf, b"GET /b", b"\x92\xa3GET\xa2/b").unwrap();
+    w.add(ok, b"GET /a", b"\x92\xa3GET\xa2/a").unwrap();
+    w.finish().unwrap();
+    let r = Reader::open(&path).unwrap();
+    r.verify().unwrap();
+    assert_eq!(r.lookup(b"GET /a").unwrap(), vec![0, 2]);
+    assert_eq!(r.lookup(b"GET /b").unwrap(), vec![1]);
+    assert_eq!(r.record(1).unwrap(), nf);
+    let d = r.desc;
+    eprintln!("{}: {:?}\n{:#?}", path.display(), r.stats(), d);
+}

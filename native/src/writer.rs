@@ -1,0 +1,422 @@
+//! Streaming writer. Records are compressed and appended to a temporary file
+//! next to the target as they are added; memory holds per-record offsets,
+//! key hashes and compressed match fields only. `finish` writes the index,
+//! the footer, patches the header, fsyncs and renames over the target, so a
+//! process that still maps the old file keeps reading the old inode.
+
+use crate::error::{DvdError, DvdResult};
+use crate::fields::FieldsBuilder;
+use crate::format::{
+    align_up, skippable_header, Descriptor, Section, DESCRIPTOR_FRAME_LEN, KIND_FOOTER,
+    KIND_HEADER, MAX_MATCH_ON_LEN, RECORD_ENTRY_LEN, SKIP_HEADER_LEN, SKIP_MAGIC_INDEX,
+    VERSION_MAJOR, VERSION_MINOR,
+};
+use crate::frame::{encode_frame_header, BlockEncoder, MAX_BLOCK};
+use crate::index_table::{key_hash, BuiltTable};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use xxhash_rust::xxh32::Xxh32;
+use xxhash_rust::xxh64::Xxh64;
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Largest number of records in one file (ids are u32).
+pub const MAX_RECORDS: u64 = u32::MAX as u64;
+
+/// Per-record location in the data frame.
+#[derive(Clone, Copy)]
+struct RecordEntry {
+    offset: u64,
+    blocks: u32,
+    len: u32,
+}
+
+/// Streaming DVD writer.
+pub struct Writer {
+    target: PathBuf,
+    temp: PathBuf,
+    out: Option<BufWriter<File>>,
+    pos: u64,
+    match_on: String,
+    records: Vec<RecordEntry>,
+    hashes: Vec<u64>,
+    fields: FieldsBuilder,
+    content: Xxh32,
+    content_len: u64,
+    encoder: BlockEncoder,
+    block_buf: Vec<u8>,
+    /// True once the temp file was renamed onto the target (nothing to clean).
+    renamed: bool,
+}
+
+const DATA_OFF: u64 = DESCRIPTOR_FRAME_LEN as u64;
+
+impl Writer {
+    /// Creates the temporary file next to `path` and writes placeholders for
+    /// the header and the LZ4 frame header.
+    pub fn create(path: impl AsRef<Path>, match_on: &str) -> DvdResult<Self> {
+        let target = path.as_ref().to_path_buf();
+        if match_on.len() as u64 > MAX_MATCH_ON_LEN {
+            return Err(DvdError::limit("match_on string too long"));
+        }
+        let name = target
+            .file_name()
+            .ok_or_else(|| DvdError::range(format!("not a file path: {}", target.display())))?;
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut temp_name = name.to_os_string();
+        temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
+        let temp = target.with_file_name(temp_name);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|e| DvdError::io("cannot create", &temp, &e))?;
+        let mut w = Writer {
+            target,
+            temp,
+            out: Some(BufWriter::with_capacity(1 << 20, file)),
+            pos: 0,
+            match_on: match_on.to_owned(),
+            records: Vec::new(),
+            hashes: Vec::new(),
+            fields: FieldsBuilder::new(),
+            content: Xxh32::new(0),
+            content_len: 0,
+            encoder: BlockEncoder::new(),
+            block_buf: Vec::new(),
+            renamed: false,
+        };
+        let r = w
+            .write(&[0u8; DESCRIPTOR_FRAME_LEN])
+            .and_then(|_| w.write(&encode_frame_header(0)));
+        if let Err(e) = r {
+            w.abort();
+            return Err(e);
+        }
+        Ok(w)
+    }
+
+    /// Path of the temporary file (for tests and diagnostics).
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> DvdResult<()> {
+        let out = self
+            .out
+            .as_mut()
+            .ok_or_else(|| DvdError::closed("writer already finished or aborted"))?;
+        out.write_all(bytes)
+            .map_err(|e| DvdError::io("cannot write", &self.temp, &e))?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Appends a record; returns its id.
+    pub fn add(&mut self, record: &[u8], key: &[u8], match_fields: &[u8]) -> DvdResult<u32> {
+        if self.out.is_none() {
+            return Err(DvdError::closed("writer already finished or aborted"));
+        }
+        let id = self.records.len() as u64;
+        if id >= MAX_RECORDS {
+            return Err(DvdError::limit("too many records"));
+        }
+        let len =
+            u32::try_from(record.len()).map_err(|_| DvdError::limit("record larger than 4 GiB"))?;
+        self.fields.add(match_fields)?;
+        let entry = RecordEntry {
+            offset: self.pos,
+            blocks: record.len().div_ceil(MAX_BLOCK) as u32,
+            len,
+        };
+        let mut buf = std::mem::take(&mut self.block_buf);
+        for chunk in record.chunks(MAX_BLOCK) {
+            buf.clear();
+            let r = self
+                .encoder
+                .encode_block(chunk, &mut buf)
+                .and_then(|_| self.write(&buf));
+            if let Err(e) = r {
+                // The temp file is now inconsistent: give up on it.
+                self.abort();
+                return Err(e);
+            }
+        }
+        self.block_buf = buf;
+        self.content.update(record);
+        self.content_len += record.len() as u64;
+        self.records.push(entry);
+        self.hashes.push(key_hash(key));
+        Ok(id as u32)
+    }
+
+    /// Number of records added so far.
+    pub fn count(&self) -> u32 {
+        self.records.len() as u32
+    }
+
+    /// Writes the index and footer, patches the header, fsyncs and renames
+    /// the temporary file over the target. On error the temp file is removed.
+    pub fn finish(&mut self) -> DvdResult<()> {
+        if self.out.is_none() {
+            return Err(DvdError::closed("writer already finished or aborted"));
+        }
+        let r = self.finish_inner();
+        if r.is_err() {
+            self.abort();
+        }
+        r
+    }
+
+    fn finish_inner(&mut self) -> DvdResult<()> {
+        // End of the data frame: end mark + content checksum.
+        let digest = self.content.digest();
+        self.write(&0u32.to_le_bytes())?;
+        self.write(&digest.to_le_bytes())?;
+        let data_len = self.pos - DATA_OFF;
+
+        self.fields.flush()?;
+        let table = BuiltTable::build(&self.hashes)?;
+        self.hashes = Vec::new();
+        let count = self.records.len() as u64;
+
+        // Layout of the index frame.
+        let index_off = self.pos;
+        let too_big = || DvdError::limit("index too large");
+        let records_off = align_up(index_off + SKIP_HEADER_LEN as u64).ok_or_else(too_big)?;
+        let records_len = count * RECORD_ENTRY_LEN as u64;
+        let hash_off = records_off + records_len;
+        let hash_len = table.encoded_len();
+        let fields_off = align_up(hash_off + hash_len).ok_or_else(too_big)?;
+        let fields_len = self.fields.encoded_len();
+        let meta_off = align_up(fields_off + fields_len).ok_or_else(too_big)?;
+        let meta_len = self.match_on.len() as u64;
+        let index_end = align_up(meta_off + meta_len).ok_or_else(too_big)?;
+        let index_len = index_end - index_off;
+        let payload_len = u32::try_from(index_len - SKIP_HEADER_LEN as u64)
+            .map_err(|_| DvdError::limit("index larger than 4 GiB (skippable frame limit)"))?;
+
+        self.write(&skippable_header(SKIP_MAGIC_INDEX, payload_len))?;
+        self.pad_to(records_off)?;
+        let mut h = Xxh64::new(0);
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let records = std::mem::take(&mut self.records);
+        for r in &records {
+            buf.extend_from_slice(&r.offset.to_le_bytes());
+            buf.extend_from_slice(&r.blocks.to_le_bytes());
+            buf.extend_from_slice(&r.len.to_le_bytes());
+            if buf.len() >= 60 * 1024 {
+                h.update(&buf);
+                self.write(&buf)?;
+                buf.clear();
+            }
+        }
+        h.update(&buf);
+        self.write(&buf)?;
+        drop(records);
+        let records_sum = h.digest();
+
+        let mut h = Xxh64::new(0);
+        table.encode(|b| {
+            h.update(b);
+            self.write(b)
+        })?;
+        let hash_sum = h.digest();
+        let capacity = table.capacity;
+        drop(table);
+
+        self.pad_to(fields_off)?;
+        let mut h = Xxh64::new(0);
+        let fields = std::mem::take(&mut self.fields);
+        fields.encode(|b| {
+            h.update(b);
+            self.write(b)
+        })?;
+        let fields_sum = h.digest();
+        let chunk_count = fields.chunk_count();
+        drop(fields);
+
+        self.pad_to(meta_off)?;
+        let match_on = std::mem::take(&mut self.match_on);
+        self.write(match_on.as_bytes())?;
+        let meta_sum = xxhash_rust::xxh64::xxh64(match_on.as_bytes(), 0);
+        self.pad_to(index_end)?;
+
+        let mut desc = Descriptor {
+            kind: KIND_FOOTER,
+            major: VERSION_MAJOR,
+            minor: VERSION_MINOR,
+            flags: 0,
+            file_len: index_end + DESCRIPTOR_FRAME_LEN as u64,
+            record_count: count,
+            content_len: self.content_len,
+            data_off: DATA_OFF,
+            data_len,
+            index_off,
+            index_len,
+            hash_capacity: capacity,
+            fields_chunk_count: chunk_count,
+            records: Section {
+                off: records_off,
+                len: records_len,
+                xxh64: records_sum,
+            },
+            hash: Section {
+                off: hash_off,
+                len: hash_len,
+                xxh64: hash_sum,
+            },
+            fields: Section {
+                off: fields_off,
+                len: fields_len,
+                xxh64: fields_sum,
+            },
+            meta: Section {
+                off: meta_off,
+                len: meta_len,
+                xxh64: meta_sum,
+            },
+        };
+        self.write(&desc.encode_frame())?;
+
+        let out = self
+            .out
+            .take()
+            .ok_or_else(|| DvdError::closed("writer already finished or aborted"))?;
+        let temp = self.temp.clone();
+        let io = |what: &str, e: std::io::Error| DvdError::io(what, &temp, &e);
+        let mut file = out
+            .into_inner()
+            .map_err(|e| io("cannot write", e.into_error()))?;
+        desc.kind = KIND_HEADER;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| io("cannot seek", e))?;
+        file.write_all(&desc.encode_frame())
+            .map_err(|e| io("cannot write", e))?;
+        file.seek(SeekFrom::Start(DATA_OFF))
+            .map_err(|e| io("cannot seek", e))?;
+        file.write_all(&encode_frame_header(self.content_len))
+            .map_err(|e| io("cannot write", e))?;
+        file.sync_all().map_err(|e| io("cannot fsync", e))?;
+        drop(file);
+        std::fs::rename(&self.temp, &self.target)
+            .map_err(|e| DvdError::io("cannot rename onto", &self.target, &e))?;
+        self.renamed = true;
+        sync_parent_dir(&self.target);
+        Ok(())
+    }
+
+    fn pad_to(&mut self, off: u64) -> DvdResult<()> {
+        const ZEROS: [u8; 8] = [0; 8];
+        let n = off
+            .checked_sub(self.pos)
+            .filter(|&n| n < 8)
+            .ok_or_else(|| DvdError::corrupt("internal layout error"))?;
+        self.write(ZEROS.get(..n as usize).unwrap_or(&[]))
+    }
+
+    /// Drops the temporary file (also after a failed `finish`). Idempotent.
+    pub fn abort(&mut self) {
+        self.out = None;
+        if !self.renamed {
+            self.renamed = true;
+            let _ = std::fs::remove_file(&self.temp);
+        }
+        self.records = Vec::new();
+        self.hashes = Vec::new();
+        self.fields = FieldsBuilder::new();
+    }
+}
+
+/// Makes the rename durable (best effort; not supported on every platform).
+fn sync_parent_dir(target: &Path) {
+    #[cfg(unix)]
+    {
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = target;
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("dvd-writer-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn abort_removes_temp_and_closes() {
+        let target = dir().join("abort.dvd.lz4");
+        let mut w = Writer::create(&target, "method,path").unwrap();
+        w.add(b"rec", b"key", b"f").unwrap();
+        let temp = w.temp_path().to_path_buf();
+        assert!(temp.exists());
+        w.abort();
+        assert!(!temp.exists());
+        assert!(!target.exists());
+        assert_eq!(w.add(b"x", b"y", b"z").unwrap_err().code, ErrorCode::Closed);
+        assert_eq!(w.finish().unwrap_err().code, ErrorCode::Closed);
+        w.abort();
+    }
+
+    #[test]
+    fn drop_removes_temp() {
+        let target = dir().join("drop.dvd.lz4");
+        let w = Writer::create(&target, "").unwrap();
+        let temp = w.temp_path().to_path_buf();
+        drop(w);
+        assert!(!temp.exists());
+    }
+
+    #[test]
+    fn finish_renames_and_closes() {
+        let target = dir().join("finish.dvd.lz4");
+        let mut w = Writer::create(&target, "m").unwrap();
+        assert_eq!(w.add(b"a", b"k", b"").unwrap(), 0);
+        assert_eq!(w.add(b"b", b"k", b"").unwrap(), 1);
+        let temp = w.temp_path().to_path_buf();
+        w.finish().unwrap();
+        assert!(target.exists());
+        assert!(!temp.exists());
+        assert_eq!(w.finish().unwrap_err().code, ErrorCode::Closed);
+    }
+
+    #[test]
+    fn failed_finish_removes_temp() {
+        let target = dir().join("is-a-dir.dvd.lz4");
+        std::fs::create_dir_all(target.join("child")).unwrap();
+        let mut w = Writer::create(&target, "").unwrap();
+        w.add(b"r", b"k", b"f").unwrap();
+        let temp = w.temp_path().to_path_buf();
+        assert_eq!(w.finish().unwrap_err().code, ErrorCode::Io);
+        assert!(!temp.exists());
+        assert!(target.join("child").exists());
+    }
+
+    #[test]
+    fn missing_directory_is_io_error() {
+        let e = Writer::create("/nonexistent-dir-dvd/x.dvd.lz4", "")
+            .err()
+            .unwrap();
+        assert_eq!(e.code, ErrorCode::Io);
+    }
+}
