@@ -65,6 +65,7 @@ const ERRNO_VALUES: Record<string, number> = {
   EHOSTUNREACH: -113,
   ENETUNREACH: -101,
   ECONNRESET: -104,
+  EPIPE: -32,
   ETIMEDOUT: -110,
   EADDRNOTAVAIL: -99,
   ENOTFOUND: -3008,
@@ -93,6 +94,22 @@ function systemError(code: string, request: DVDRequest, pythonType: string): Rec
     code,
     message: dns ? `getaddrinfo ${code} ${url.hostname}` : `connect ${code} ${url.hostname}:${port}`,
     details,
+    pythonType,
+  }
+}
+
+/** An error of an open socket, as Node reports it: `read ECONNRESET`, `write EPIPE`. */
+function socketError(
+  code: 'ECONNRESET' | 'EPIPE',
+  syscall: 'read' | 'write',
+  pythonType: string,
+): RecordedError {
+  return {
+    errorClass: 'Error',
+    name: 'Error',
+    code,
+    message: `${syscall} ${code}`,
+    details: { errno: ERRNO_VALUES[code] ?? -1, syscall },
     pythonType,
   }
 }
@@ -131,9 +148,9 @@ export function fromPythonType(pythonType: string, message: string, request: DVD
       )
     case 'httpx.ReadError':
     case 'httpx.NetworkError':
-      return { ...systemError('ECONNRESET', request, pythonType), message: 'read ECONNRESET' }
+      return socketError('ECONNRESET', 'read', pythonType)
     case 'httpx.WriteError':
-      return { ...systemError('ECONNRESET', request, pythonType), code: 'EPIPE', message: 'write EPIPE' }
+      return socketError('EPIPE', 'write', pythonType)
     default:
       return undiciError('SocketError', 'UND_ERR_SOCKET', message || pythonType, pythonType)
   }

@@ -1,0 +1,163 @@
+/**
+ * Where the Python side of the interop tests lives: the repository root, the fixtures recorded by
+ * Python dvd-rw (in `shared/`, a sibling of the checkout), and the venv made by
+ * `scripts/python-venv.sh`, with a runner for small Python scripts.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The checkout's root: the nearest directory above this file holding dvd-rw's package.json. */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    const manifest = join(dir, 'package.json')
+    if (
+      existsSync(manifest) &&
+      (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'dvd-rw'
+    ) {
+      return dir
+    }
+    const parent = dirname(dir)
+    if (parent === dir) throw new Error(`no dvd-rw package.json above ${fileURLToPath(import.meta.url)}`)
+    dir = parent
+  }
+}
+
+/**
+ * The DVDs recorded by Python dvd-rw: `<repo>/../shared/fixtures/python-dvd-rw`. Throws (so the
+ * test fails, it does not skip) when the directory is missing.
+ */
+export function pythonFixturesDir(): string {
+  const dir = resolve(repoRoot(), '..', 'shared', 'fixtures', 'python-dvd-rw')
+  if (!existsSync(join(dir, 'dvd-rw-0.1.6.dvd.json'))) {
+    throw new Error(
+      `The Python dvd-rw fixtures are missing: expected ${dir}/dvd-rw-0.1.6.dvd.json. ` +
+        'They live in shared/fixtures/python-dvd-rw, next to the checkout (shared/ must be a sibling of the repository).',
+    )
+  }
+  return dir
+}
+
+/** The venv's interpreter (may not exist). */
+export function venvPython(): string {
+  return join(repoRoot(), '.venv-python', 'bin', 'python')
+}
+
+/** Why the Python interop tests cannot run, or `undefined` when the venv is there. */
+export function missingVenv(): string | undefined {
+  if (existsSync(venvPython())) return undefined
+  return `Python dvd-rw is not installed (${venvPython()} is missing): run \`bash scripts/python-venv.sh\` first, or set DVD_SKIP_PYTHON=1 to skip the Python interop tests.`
+}
+
+export interface PythonRun {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs `script` with the venv's Python and `args`; resolves with its exit code and output. */
+export function runPython(script: string, args: string[], timeoutMs = 60_000): Promise<PythonRun> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(venvPython(), ['-c', script, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', NO_PROXY: '*', no_proxy: '*' },
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('error', (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolvePromise({ code, stdout, stderr })
+    })
+  })
+}
+
+/** One call the Python client makes: method, URL, optional body and timeout (seconds). */
+export interface PythonCall {
+  method: string
+  url: string
+  body_b64?: string
+  timeout?: number
+}
+
+/** What the Python client got for one call: a response, or the httpx exception it raised. */
+export type PythonOutcome = { status: number; body_b64: string } | { error: string; message: string }
+
+/**
+ * An httpx client inside Python dvd-rw's `DVDLoader(path, match_on=[host, method, path, query,
+ * scheme])`: records when the file does not exist, replays when it does (dvd-rw's only behaviour).
+ * Arguments: the DVD path, the calls file (JSON list of {@link PythonCall}). Prints one JSON line:
+ * the outcomes, in order.
+ */
+const CLIENT_SCRIPT = `
+import base64, json, sys
+import httpx
+from dvd_rw.loader import DVDLoader
+from dvd_rw.models import Matcher
+
+path, calls_file = sys.argv[1], sys.argv[2]
+with open(calls_file) as f:
+    calls = json.load(f)
+match_on = [Matcher.host, Matcher.method, Matcher.path, Matcher.query, Matcher.scheme]
+out = []
+with DVDLoader(path, match_on=match_on):
+    with httpx.Client(trust_env=False) as client:
+        for call in calls:
+            body = base64.b64decode(call["body_b64"]) if call.get("body_b64") else None
+            try:
+                r = client.request(call["method"], call["url"], content=body, timeout=call.get("timeout", 5))
+                out.append({"status": r.status_code, "body_b64": base64.b64encode(r.content).decode()})
+            except Exception as e:
+                name = type(e).__module__ + "." + type(e).__qualname__
+                out.append({"error": name, "message": str(e)})
+print(json.dumps(out))
+`
+
+/** Runs the calls through httpx under Python dvd-rw with the DVD at `dvdPath`. */
+export async function pythonClient(
+  dvdPath: string,
+  calls: PythonCall[],
+  callsFile: string,
+): Promise<PythonOutcome[]> {
+  writeFileSync(callsFile, JSON.stringify(calls))
+  const run = await runPython(CLIENT_SCRIPT, [dvdPath, callsFile])
+  if (run.code !== 0) {
+    throw new Error(`the Python dvd-rw client failed (exit ${run.code}):\n${run.stderr}${run.stdout}`)
+  }
+  const lines = run.stdout.trim().split('\n')
+  return JSON.parse(lines[lines.length - 1] ?? '[]') as PythonOutcome[]
+}
+
+/** Loads each file given with Python dvd-rw's own loader; prints one JSON line: `true` per file loaded. */
+const LOAD_SCRIPT = `
+import json, sys
+from dvd_rw.loader import DVDLoader
+
+def loads(path):
+    try:
+        DVDLoader(path).load()
+        return True
+    except Exception:
+        return False
+
+print(json.dumps([loads(p) for p in sys.argv[1:]]))
+`
+
+/** Whether Python dvd-rw's `DVDLoader.load()` accepts each file. */
+export async function pythonLoads(files: string[]): Promise<boolean[]> {
+  const run = await runPython(LOAD_SCRIPT, files)
+  if (run.code !== 0) throw new Error(`the Python dvd-rw loader failed (exit ${run.code}):\n${run.stderr}`)
+  return JSON.parse(run.stdout.trim().split('\n').pop() ?? '[]') as boolean[]
+}
