@@ -148,6 +148,16 @@ export class DVD {
     return id < this.#base.count ? this.#base.get(id) : this.#added.get(id - this.#base.count)
   }
 
+  /** The store the DVD was opened with (recordings from the file). */
+  get base(): RecordingStore {
+    return this.#base
+  }
+
+  /** Recordings made since the DVD was opened, in recording order. */
+  *added(): IterableIterator<Recording> {
+    for (let id = 0; id < this.#added.count; id++) yield this.#added.get(id)
+  }
+
   /** Every recording, in recording order. */
   *recordings(): IterableIterator<Recording> {
     for (let id = 0; id < this.count; id++) yield this.get(id)

@@ -2,15 +2,17 @@
  * The loader: opens a DVD file under a record mode, hands the DVD its store and an interceptor,
  * installs it globally when asked, and saves it atomically when it changed and nothing failed.
  */
-import { readFile } from 'node:fs/promises'
+import { type FileHandle, open, readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Dispatcher } from 'undici'
 import { writeFileAtomic } from './atomic_write.js'
-import { DVD, MemoryStore } from './dvd.js'
+import { DVD, MemoryStore, type RecordingStore } from './dvd.js'
 import { DVDFormatError, DVDNotFoundError } from './errors.js'
+import { type BinarySource, BinaryStore, openBinaryStore, writeBinary } from './formats/binary.js'
 import { parseJson, serializeJson } from './formats/json.js'
 import { installGlobal, networkDispatcher, uninstallGlobal } from './install.js'
 import { DVDDispatcher } from './intercept.js'
+import type { MatcherName } from './matchers.js'
 import type { Recording } from './model.js'
 import { type DVDOptions, type RecordMode, resolveOptions } from './options.js'
 
@@ -33,21 +35,53 @@ export function formatForPath(file: string): DVDFormat {
   return /\.lz4$/i.test(file) ? 'binary' : 'json'
 }
 
-async function readRecordings(file: string): Promise<Recording[] | undefined> {
-  let bytes: Buffer
+function ioError(file: string, cause: unknown): DVDFormatError {
+  return new DVDFormatError(file, '', `cannot read the file (${(cause as Error).message})`, {
+    cause,
+    code: 'DVD_ERR_IO',
+  })
+}
+
+/** The format of an existing file, from its first bytes; `undefined` when there is no file. */
+export async function detectFormat(file: string): Promise<DVDFormat | undefined> {
+  let handle: FileHandle
   try {
-    bytes = await readFile(file)
+    handle = await open(file, 'r')
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new DVDFormatError(file, '', `cannot read the file (${(cause as Error).message})`, {
-      cause,
-      code: 'DVD_ERR_IO',
-    })
+    throw ioError(file, cause)
   }
-  if (isLz4Skippable(bytes)) {
-    throw new DVDFormatError(file, '', 'binary DVDs (.dvd.lz4) are not supported by this version of dvd-rw')
+  try {
+    const head = Buffer.alloc(4)
+    const { bytesRead } = await handle.read(head, 0, 4, 0)
+    return isLz4Skippable(head.subarray(0, bytesRead)) ? 'binary' : 'json'
+  } catch (cause) {
+    throw ioError(file, cause)
+  } finally {
+    await handle.close()
   }
-  return parseJson(bytes.toString('utf8'), file)
+}
+
+/** Reads a JSON DVD file into recordings. */
+export async function readJsonFile(file: string): Promise<Recording[]> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (cause) {
+    throw ioError(file, cause)
+  }
+  return parseJson(text, file)
+}
+
+/** The store for an existing file, in whichever format it is. */
+async function openStore(
+  file: string,
+  format: DVDFormat,
+  matchOn: readonly MatcherName[],
+): Promise<RecordingStore> {
+  return format === 'binary'
+    ? openBinaryStore(file, matchOn)
+    : new MemoryStore(await readJsonFile(file), matchOn)
 }
 
 /** Options of {@link LoadedDVD.close}. */
@@ -125,14 +159,19 @@ export class LoadedDVD {
 
   /** Writes the DVD to its file now (atomically), whether or not it changed. */
   async save(): Promise<void> {
-    if (this.format === 'binary') {
-      throw new DVDFormatError(
-        this.file,
-        '',
-        'binary DVDs (.dvd.lz4) are not supported by this version of dvd-rw',
-      )
+    if (this.format === 'json') return writeFileAtomic(this.file, serializeJson(this.dvd.recordings()))
+    const dvd = this.dvd
+    const base = dvd.base
+    function* sources(): Generator<BinarySource> {
+      for (let id = 0; id < base.count; id++) {
+        // Recordings already in a binary file are copied as stored bytes, never decoded.
+        if (base instanceof BinaryStore) {
+          yield { kind: 'raw', record: base.rawRecord(id), matchFields: base.rawMatchFields(id) }
+        } else yield { kind: 'recording', recording: base.get(id) }
+      }
+      for (const recording of dvd.added()) yield { kind: 'recording', recording }
     }
-    await writeFileAtomic(this.file, serializeJson(this.dvd.recordings()))
+    writeBinary(this.file, sources(), dvd.settings.matchOn)
   }
 
   /**
@@ -144,6 +183,8 @@ export class LoadedDVD {
     this.#closed = true
     this.uninstall()
     const mode = this.mode
+    // A binary file stays mapped after close so recordings can still be inspected; the mapping is
+    // released when the DVD is garbage-collected.
     if (options.save !== false && this.dirty && mode !== 'none' && mode !== 'passthrough') await this.save()
   }
 
@@ -162,12 +203,17 @@ export const DVDLoader = {
   async open(file: string, options: DVDOptions = {}): Promise<LoadedDVD> {
     const resolved = resolveOptions(options)
     const path = resolve(file)
-    const existing = resolved.mode === 'passthrough' ? undefined : await readRecordings(path)
-    if (existing === undefined && resolved.mode === 'none') throw new DVDNotFoundError(path, resolved.mode)
-    const recordings = resolved.mode === 'all' ? [] : (existing ?? [])
-    const dvd = new DVD(new MemoryStore(recordings, resolved.matchOn), {
+    const { mode, matchOn } = resolved
+    const existing = mode === 'passthrough' ? undefined : await detectFormat(path)
+    if (existing === undefined && mode === 'none') throw new DVDNotFoundError(path, mode)
+    // Mode `all` re-records from scratch: the old file is never read, so even a damaged one is replaced.
+    const store =
+      existing === undefined || mode === 'all'
+        ? new MemoryStore([], matchOn)
+        : await openStore(path, existing, matchOn)
+    const dvd = new DVD(store, {
       file: path,
-      mode: resolved.mode,
+      mode,
       fromFile: existing !== undefined,
       matchOn: resolved.matchOn,
       extraMatchers: resolved.extraMatchers,
@@ -177,7 +223,8 @@ export const DVDLoader = {
       allowPlaybackRepeats: resolved.allowPlaybackRepeats,
     })
     const dispatcher = new DVDDispatcher(dvd, resolved.upstream ?? networkDispatcher())
-    return new LoadedDVD(path, formatForPath(path), dvd, dispatcher)
+    const format = existing !== undefined && mode !== 'all' ? existing : formatForPath(path)
+    return new LoadedDVD(path, format, dvd, dispatcher)
   },
 
   /**

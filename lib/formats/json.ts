@@ -165,6 +165,11 @@ function describe(value: Json): string {
   return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`
 }
 
+/** Checks one parsed `[request, outcome]` item found at position `index` of the file's array. */
+export function parseRecordingValue(value: unknown, index: number, file: string): Recording {
+  return new Reader(file).recording(value, `[${index}]`)
+}
+
 /**
  * Parses a JSON DVD. Every problem is a {@link DVDFormatError} naming the file and the place
  * inside it (e.g. `[12][1].status`).

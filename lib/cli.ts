@@ -1,0 +1,388 @@
+/**
+ * `dvd-convert`: converts, inspects, verifies and reindexes DVD files. The bin script only calls
+ * {@link run}, so tests drive the CLI directly. Exit codes: 0 success, 1 bad input (a file that
+ * cannot be read or converted), 2 usage (unknown command, missing or bad arguments).
+ */
+import { createWriteStream } from 'node:fs'
+import { rename, rm } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { finished } from 'node:stream/promises'
+import { DVDError, InvalidOptionError } from './errors.js'
+import { encodeMatchFields, encodeRecording, openBinaryStore, writeBinary } from './formats/binary.js'
+import { recordingJson } from './formats/json.js'
+import { readJsonStream } from './formats/json_stream.js'
+import { detectFormat } from './loader.js'
+import {
+  DEFAULT_MATCH_ON,
+  type MatcherName,
+  normalizeMatchOn,
+  ParsedRequest,
+  requestKey,
+} from './matchers.js'
+import { headerValue, isRecordedError, type Recording } from './model.js'
+import { asFormatError, binaryBackend, createBinaryWriter } from './native.js'
+
+/** Where the CLI writes. */
+export interface CliIO {
+  stdout: (text: string) => void
+  stderr: (text: string) => void
+  /** Whether stderr is a terminal (progress bars redraw in place only there). */
+  isTTY?: boolean
+}
+
+class UsageError extends Error {}
+
+interface Command {
+  usage: string
+  summary: string
+  options: Record<string, 'flag' | 'value'>
+  positional: number
+  run: (args: string[], flags: Map<string, string | true>, io: CliIO) => Promise<void>
+}
+
+/** Shows progress of long conversions: only after the first second, at most ten times a second. */
+class Progress {
+  readonly #io: CliIO
+  readonly #label: string
+  readonly #started = Date.now()
+  #lastDraw = 0
+  #drawn = false
+
+  constructor(io: CliIO, label: string) {
+    this.#io = io
+    this.#label = label
+  }
+
+  update(done: number, total?: number, unit = 'records'): void {
+    const now = Date.now()
+    if (now - this.#started < 1000 || now - this.#lastDraw < 100) return
+    this.#lastDraw = now
+    const seconds = (now - this.#started) / 1000
+    let line: string
+    if (total && total > 0) {
+      const ratio = Math.min(1, done / total)
+      const width = 30
+      const filled = Math.round(ratio * width)
+      line = `${this.#label} [${'='.repeat(filled)}${' '.repeat(width - filled)}] ${(ratio * 100).toFixed(0)}% ${done.toLocaleString('en')}/${total.toLocaleString('en')} ${unit}`
+    } else line = `${this.#label} ${done.toLocaleString('en')} ${unit}`
+    line += ` (${seconds.toFixed(1)} s)`
+    this.#io.stderr(this.#io.isTTY ? `\r${line}` : `${line}\n`)
+    this.#drawn = true
+  }
+
+  done(): void {
+    if (this.#drawn && this.#io.isTTY) this.#io.stderr('\n')
+  }
+}
+
+function matchOnFlag(flags: Map<string, string | true>): MatcherName[] {
+  const value = flags.get('match-on')
+  if (value === undefined) return [...DEFAULT_MATCH_ON]
+  if (value === true) throw new UsageError('--match-on needs a comma-separated list of matchers')
+  try {
+    return normalizeMatchOn(
+      value.split(',').map((s) => s.trim()),
+      '--match-on',
+    )
+  } catch (error) {
+    throw new UsageError((error as Error).message)
+  }
+}
+
+async function requireFormat(file: string): Promise<'json' | 'binary'> {
+  const format = await detectFormat(file)
+  if (!format) throw new DVDError('DVD_ERR_NOT_FOUND', `${file}: no such file`)
+  return format
+}
+
+/** Every recording of a DVD file of either format, streamed. */
+async function* recordingsOf(file: string, onProgress?: (done: number, total?: number) => void) {
+  if ((await requireFormat(file)) === 'json') {
+    yield* readJsonStream(file)
+    return
+  }
+  const store = openBinaryStore(file, DEFAULT_MATCH_ON, () => {})
+  try {
+    for (let id = 0; id < store.count; id++) {
+      yield store.get(id)
+      onProgress?.(id + 1, store.count)
+    }
+  } finally {
+    store.close()
+  }
+}
+
+async function writeTextAtomic(file: string, chunks: AsyncIterable<string>): Promise<void> {
+  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`)
+  const out = createWriteStream(temp)
+  try {
+    for await (const chunk of chunks) {
+      if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()))
+    }
+    out.end()
+    await finished(out)
+    await rename(temp, file)
+  } catch (error) {
+    out.destroy()
+    await rm(temp, { force: true })
+    throw error
+  }
+}
+
+const commands: Record<string, Command> = {
+  'json-to-bin': {
+    usage: 'dvd-convert json-to-bin IN.dvd.json OUT.dvd.lz4 [--match-on method,scheme,host,port,path,query]',
+    summary: 'convert a JSON DVD (of any size, streamed) to a binary DVD indexed for --match-on',
+    options: { 'match-on': 'value' },
+    positional: 2,
+    async run([input, output], flags, io) {
+      const matchOn = matchOnFlag(flags)
+      const progress = new Progress(io, 'json-to-bin')
+      let bytes = 0
+      const items = readJsonStream(input!, (n) => {
+        bytes = n
+      })
+      // The native writer is synchronous; records are pulled from the async JSON stream in batches.
+      const batch: Recording[] = []
+      const written = { count: 0 }
+      const writer = createBinaryWriter(output!, matchOn.join(','))
+      try {
+        for await (const recording of items) {
+          batch.push(recording)
+          if (batch.length >= 1024) flush()
+          progress.update(bytes / 1e6, undefined, 'MB of JSON read')
+        }
+        flush()
+        writer.finish()
+      } catch (error) {
+        writer.abort()
+        throw error
+      }
+      progress.done()
+      io.stdout(`${output}: ${written.count} recordings, indexed on ${matchOn.join(',')}\n`)
+
+      function flush() {
+        for (const recording of batch) {
+          const parsed = new ParsedRequest(recording.request)
+          writer.add(
+            encodeRecording(recording),
+            Buffer.from(requestKey(parsed, matchOn)),
+            encodeMatchFields(parsed),
+          )
+          written.count++
+        }
+        batch.length = 0
+      }
+    },
+  },
+  'bin-to-json': {
+    usage: 'dvd-convert bin-to-json IN.dvd.lz4 OUT.dvd.json [--pretty] [--decode]',
+    summary:
+      'convert a binary DVD to a Python-compatible JSON DVD (--decode: store compressed bodies decoded)',
+    options: { pretty: 'flag', decode: 'flag' },
+    positional: 2,
+    async run([input, output], flags, io) {
+      const progress = new Progress(io, 'bin-to-json')
+      const options = { pretty: flags.has('pretty'), decodeCompressed: flags.has('decode') }
+      let count = 0
+      async function* text() {
+        yield '['
+        for await (const recording of recordingsOf(input!, (done, total) => progress.update(done, total))) {
+          yield `${count === 0 ? '\n' : ',\n'}${recordingJson(recording, options)}`
+          count++
+        }
+        yield count === 0 ? ']\n' : '\n]\n'
+      }
+      await writeTextAtomic(output!, text())
+      progress.done()
+      io.stdout(`${output}: ${count} recordings\n`)
+    },
+  },
+  inspect: {
+    usage: 'dvd-convert inspect FILE',
+    summary: 'counts, hosts, methods, status codes, sizes and index statistics of a DVD',
+    options: {},
+    positional: 1,
+    async run([file], _flags, io) {
+      const format = await requireFormat(file!)
+      const hosts = new Map<string, number>()
+      const methods = new Map<string, number>()
+      const statuses = new Map<string, number>()
+      let count = 0
+      let bodyBytes = 0
+      let encoded = 0
+      const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1)
+      for await (const { request, outcome } of recordingsOf(file!)) {
+        count++
+        bump(hosts, new URL(request.url).host)
+        bump(methods, request.method)
+        if (isRecordedError(outcome)) bump(statuses, `error ${outcome.code ?? outcome.name}`)
+        else {
+          bump(statuses, String(outcome.status))
+          bodyBytes += outcome.body?.length ?? 0
+          if (headerValue(outcome.headers, 'content-encoding')) encoded++
+        }
+      }
+      const table = (map: Map<string, number>) =>
+        [...map.entries()]
+          .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+          .map(([k, v]) => `    ${k}: ${v}`)
+          .join('\n')
+      const lines = [
+        `${file}`,
+        `  format: ${format}`,
+        `  recordings: ${count}`,
+        `  response body bytes: ${bodyBytes} (${encoded} content-encoded)`,
+        '  hosts:',
+        table(hosts),
+        '  methods:',
+        table(methods),
+        '  statuses:',
+        table(statuses),
+      ]
+      if (format === 'binary') {
+        const store = openBinaryStore(file!, DEFAULT_MATCH_ON, () => {})
+        try {
+          const s = store.reader.stats()
+          lines.push(
+            `  index: match_on ${store.reader.matchOn}, ${s.distinctKeys} distinct keys in ${s.hashCapacity} slots (load factor ${s.loadFactor.toFixed(3)})`,
+            `  sizes: file ${s.fileBytes} bytes, records ${s.uncompressedRecordBytes} bytes compressed to ${s.compressedRecordBytes}, index ${s.indexFrameBytes}`,
+            `  version: ${store.reader.versionMajor}.${store.reader.versionMinor}, reader: ${binaryBackend()}`,
+          )
+        } finally {
+          store.close()
+        }
+      }
+      io.stdout(`${lines.join('\n')}\n`)
+    },
+  },
+  verify: {
+    usage: 'dvd-convert verify FILE',
+    summary: 'check every checksum and decode every recording',
+    options: {},
+    positional: 1,
+    async run([file], _flags, io) {
+      const format = await requireFormat(file!)
+      let count = 0
+      if (format === 'binary') {
+        const store = openBinaryStore(file!, DEFAULT_MATCH_ON, () => {})
+        try {
+          try {
+            store.reader.verify()
+          } catch (error) {
+            throw asFormatError(file!, error)
+          }
+        } finally {
+          store.close()
+        }
+      }
+      const progress = new Progress(io, 'verify')
+      for await (const recording of recordingsOf(file!, (done, total) => progress.update(done, total))) {
+        new ParsedRequest(recording.request)
+        encodeRecording(recording)
+        count++
+      }
+      progress.done()
+      io.stdout(`${file}: OK, ${count} recordings (${format})\n`)
+    },
+  },
+  reindex: {
+    usage: 'dvd-convert reindex FILE.dvd.lz4 --match-on method,scheme,host,port,path,query',
+    summary: 'rebuild the stored index of a binary DVD for another match_on set (in place, atomically)',
+    options: { 'match-on': 'value' },
+    positional: 1,
+    async run([file], flags, io) {
+      if (!flags.has('match-on')) throw new UsageError('reindex needs --match-on')
+      const matchOn = matchOnFlag(flags)
+      if ((await requireFormat(file!)) !== 'binary') throw new UsageError(`${file} is not a binary DVD`)
+      const store = openBinaryStore(file!, DEFAULT_MATCH_ON, () => {})
+      const progress = new Progress(io, 'reindex')
+      let count: number
+      try {
+        const sources = function* () {
+          for (let id = 0; id < store.count; id++) {
+            yield { kind: 'raw' as const, record: store.rawRecord(id), matchFields: store.rawMatchFields(id) }
+          }
+        }
+        count = writeBinary(file!, sources(), matchOn, (done) => progress.update(done, store.count))
+      } finally {
+        store.close()
+      }
+      progress.done()
+      io.stdout(`${file}: ${count} recordings, indexed on ${matchOn.join(',')}\n`)
+    },
+  },
+}
+
+function helpText(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length))
+  return [
+    'Usage: dvd-convert <command> [arguments]',
+    '',
+    'Commands:',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run "dvd-convert <command> --help" for the arguments of a command.',
+    'Exit codes: 0 success, 1 bad input, 2 usage.',
+    '',
+  ].join('\n')
+}
+
+function parseArgs(command: Command, argv: string[]): { args: string[]; flags: Map<string, string | true> } {
+  const args: string[] = []
+  const flags = new Map<string, string | true>()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (!arg.startsWith('--')) {
+      args.push(arg)
+      continue
+    }
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]
+    const kind = command.options[name]
+    if (!kind) throw new UsageError(`unknown option --${name}`)
+    if (kind === 'flag') flags.set(name, true)
+    else {
+      const value = inline ?? argv[++i]
+      if (value === undefined || value.startsWith('--')) throw new UsageError(`--${name} needs a value`)
+      flags.set(name, value)
+    }
+  }
+  if (args.length !== command.positional) {
+    throw new UsageError(`expected ${command.positional} file argument(s), got ${args.length}`)
+  }
+  return { args, flags }
+}
+
+/** Runs `dvd-convert` with `argv` (without the program name) and returns the exit code. */
+export async function run(argv: readonly string[], io: CliIO): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    ;(name === undefined ? io.stderr : io.stdout)(helpText())
+    return name === undefined ? 2 : 0
+  }
+  const command = commands[name]
+  if (!command) {
+    io.stderr(`dvd-convert: unknown command "${name}"\n\n${helpText()}`)
+    return 2
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout(`Usage: ${command.usage}\n\n${command.summary}\n`)
+    return 0
+  }
+  try {
+    const { args, flags } = parseArgs(command, [...rest])
+    await command.run(args, flags, io)
+    return 0
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof InvalidOptionError) {
+      io.stderr(`dvd-convert ${name}: ${error.message}\nUsage: ${command.usage}\n`)
+      return 2
+    }
+    if (error instanceof DVDError) {
+      io.stderr(`dvd-convert ${name}: ${error.message}\n`)
+      return 1
+    }
+    io.stderr(`dvd-convert ${name}: ${(error as Error).message ?? String(error)}\n`)
+    return 1
+  }
+}

@@ -1,0 +1,330 @@
+/**
+ * Binary DVDs (`*.dvd.lz4`): records as MessagePack maps (the JSON model's fields, bodies as raw
+ * binary), stored and indexed by the native addon (or read by the TypeScript fallback). This file
+ * owns the MessagePack side: encoding records and match fields, and the store the DVD looks up in.
+ */
+import { Packr, Unpackr } from 'msgpackr'
+import type { RecordingStore } from '../dvd.js'
+import { DVDFormatError } from '../errors.js'
+import { MATCHERS, type MatcherName, matcherValue, ParsedRequest, requestKey } from '../matchers.js'
+import type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from '../model.js'
+import { isRecordedError } from '../model.js'
+import { asFormatError, type BinaryReader, createBinaryWriter, openBinaryReader } from '../native.js'
+
+// Plain MessagePack maps and arrays (no msgpackr record extension), so any MessagePack reader
+// decodes `lz4 -dc file.dvd.lz4`.
+const packr = new Packr({ useRecords: false, variableMapSize: true })
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true })
+
+type Obj = Record<string, unknown>
+
+function requestObject(request: DVDRequest): Obj {
+  const o: Obj = { method: request.method, url: request.url, headers: request.headers }
+  if (request.body && request.body.length > 0) o.body = request.body
+  return o
+}
+
+function responseObject(response: DVDResponse): Obj {
+  const o: Obj = { status: response.status, headers: response.headers, body: response.body }
+  if (response.statusText !== undefined) o.reason = response.statusText
+  if (response.bodyDecoded) o.body_decoded = true
+  return o
+}
+
+function errorObject(error: RecordedError): Obj {
+  const o: Obj = { class: error.errorClass, name: error.name, message: error.message }
+  if (error.code !== undefined) o.code = error.code
+  if (error.details) o.details = error.details
+  if (error.elapsedMs !== undefined) o.elapsed_ms = error.elapsedMs
+  if (error.pythonType !== undefined) o.exc_type = error.pythonType
+  if (error.partial) o.partial = responseObject(error.partial)
+  return o
+}
+
+/** One recording as the MessagePack bytes stored in a binary DVD. */
+export function encodeRecording(recording: Recording): Buffer {
+  const { outcome } = recording
+  return packr.pack({
+    request: requestObject(recording.request),
+    ...(isRecordedError(outcome) ? { error: errorObject(outcome) } : { response: responseObject(outcome) }),
+  })
+}
+
+/** Checks the shape of decoded records; a file with valid checksums can still hold nonsense. */
+class Shape {
+  constructor(
+    readonly file: string,
+    readonly where: string,
+  ) {}
+  fail(path: string, problem: string): never {
+    throw new DVDFormatError(this.file, `${this.where}${path}`, problem)
+  }
+  obj(v: unknown, path: string): Obj {
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) {
+      this.fail(path, 'expected a map')
+    }
+    return v as Obj
+  }
+  str(v: unknown, path: string): string {
+    if (typeof v !== 'string') this.fail(path, 'expected a string')
+    return v
+  }
+  bytes(v: unknown, path: string): Buffer | null {
+    if (v === null || v === undefined) return null
+    if (!(v instanceof Uint8Array)) this.fail(path, 'expected binary')
+    return Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+  }
+  headers(v: unknown, path: string): HeaderPair[] {
+    if (!Array.isArray(v)) this.fail(path, 'expected a list of [name, value] pairs')
+    for (const [i, pair] of v.entries()) {
+      if (
+        !Array.isArray(pair) ||
+        pair.length !== 2 ||
+        typeof pair[0] !== 'string' ||
+        typeof pair[1] !== 'string'
+      ) {
+        this.fail(`${path}[${i}]`, 'expected a [name, value] pair of strings')
+      }
+    }
+    return v as HeaderPair[]
+  }
+  request(v: unknown): DVDRequest {
+    const o = this.obj(v, '.request')
+    const request: DVDRequest = {
+      method: this.str(o.method, '.request.method'),
+      url: this.str(o.url, '.request.url'),
+      headers: this.headers(o.headers, '.request.headers'),
+    }
+    const body = this.bytes(o.body, '.request.body')
+    if (body) request.body = body
+    return request
+  }
+  response(v: unknown, path: string): DVDResponse {
+    const o = this.obj(v, path)
+    if (typeof o.status !== 'number' || !Number.isInteger(o.status))
+      this.fail(`${path}.status`, 'expected an integer')
+    const response: DVDResponse = {
+      status: o.status,
+      headers: this.headers(o.headers, `${path}.headers`),
+      body: this.bytes(o.body, `${path}.body`),
+    }
+    if (o.reason !== undefined) response.statusText = this.str(o.reason, `${path}.reason`)
+    if (o.body_decoded === true) response.bodyDecoded = true
+    return response
+  }
+  error(v: unknown): RecordedError {
+    const o = this.obj(v, '.error')
+    const error: RecordedError = {
+      errorClass: this.str(o.class, '.error.class'),
+      name: this.str(o.name, '.error.name'),
+      message: this.str(o.message, '.error.message'),
+    }
+    if (o.code !== undefined) error.code = this.str(o.code, '.error.code')
+    if (o.details !== undefined)
+      error.details = this.obj(o.details, '.error.details') as Record<string, string | number>
+    if (typeof o.elapsed_ms === 'number') error.elapsedMs = o.elapsed_ms
+    if (o.exc_type !== undefined) error.pythonType = this.str(o.exc_type, '.error.exc_type')
+    if (o.partial !== undefined) error.partial = this.response(o.partial, '.error.partial')
+    return error
+  }
+}
+
+/** Decodes and checks one record's MessagePack bytes. */
+export function decodeRecording(bytes: Buffer, file: string, id: number): Recording {
+  const shape = new Shape(file, `record #${id}`)
+  let value: unknown
+  try {
+    value = unpackr.unpack(bytes)
+  } catch (cause) {
+    throw new DVDFormatError(file, `record #${id}`, `invalid MessagePack (${(cause as Error).message})`, {
+      cause,
+    })
+  }
+  const o = shape.obj(value, '')
+  const request = shape.request(o.request)
+  const outcome: Outcome =
+    o.error !== undefined ? shape.error(o.error) : shape.response(o.response, '.response')
+  return { request, outcome }
+}
+
+/**
+ * The canonical value of every matcher for a request, stored beside each record so an index for
+ * another `matchOn` can be built without decompressing a single record.
+ */
+export function encodeMatchFields(parsed: ParsedRequest): Buffer {
+  const fields: Record<string, string> = {}
+  for (const name of MATCHERS) fields[name] = matcherValue(name, parsed)
+  return packr.pack(fields)
+}
+
+/** The index key of a record from its stored match fields. */
+function keyFromFields(bytes: Buffer, matchOn: readonly MatcherName[], file: string, id: number): string {
+  const fields = new Shape(file, `match fields #${id}`).obj(unpackr.unpack(bytes), '')
+  return JSON.stringify(matchOn.map((name) => fields[name]))
+}
+
+/** Closes a reader once the store holding it is garbage-collected. */
+const readers = new FinalizationRegistry<BinaryReader>((reader) => {
+  try {
+    reader.close()
+  } catch {
+    // Already closed.
+  }
+})
+
+/** How many decoded candidates a store keeps, so a lookup and the read that follows decode once. */
+const DECODED_CACHE = 64
+
+/** A DVD store backed by an open binary file. */
+export class BinaryStore implements RecordingStore {
+  readonly reader: BinaryReader
+  readonly file: string
+  readonly #matchOn: readonly MatcherName[]
+  /** In-memory index, built only when the file's index was made for another `matchOn`. */
+  readonly #rebuilt: Map<string, number[]> | undefined
+  readonly #decoded = new Map<number, Recording>()
+
+  constructor(
+    reader: BinaryReader,
+    file: string,
+    matchOn: readonly MatcherName[],
+    warn: (line: string) => void,
+  ) {
+    this.reader = reader
+    this.file = file
+    this.#matchOn = matchOn
+    readers.register(this, reader, this)
+    if (reader.matchOn !== matchOn.join(',')) {
+      warn(
+        `dvd-rw: ${file} is indexed for match_on=${reader.matchOn}, not ${matchOn.join(',')}; ` +
+          `building an index in memory (dvd-convert reindex ${file} --match-on ${matchOn.join(',')} makes it permanent)`,
+      )
+      this.#rebuilt = this.#buildIndex()
+    }
+  }
+
+  get count(): number {
+    return this.reader.count
+  }
+
+  lookup(key: string): readonly number[] {
+    if (this.#rebuilt) return this.#rebuilt.get(key) ?? []
+    const ids = this.#call(() => this.reader.lookup(Buffer.from(key)))
+    if (ids.length === 0) return []
+    // The file's index is keyed by a 64-bit hash: keep only candidates whose own key is equal.
+    const matching: number[] = []
+    for (const id of ids) {
+      if (requestKey(new ParsedRequest(this.get(id).request), this.#matchOn) === key) matching.push(id)
+    }
+    return matching
+  }
+
+  get(id: number): Recording {
+    const cached = this.#decoded.get(id)
+    if (cached) return cached
+    const recording = decodeRecording(
+      this.#call(() => this.reader.record(id)),
+      this.file,
+      id,
+    )
+    if (this.#decoded.size >= DECODED_CACHE) this.#decoded.clear()
+    this.#decoded.set(id, recording)
+    return recording
+  }
+
+  /** The stored MessagePack bytes of a record, for copying into a new file without decoding. */
+  rawRecord(id: number): Buffer {
+    return this.#call(() => this.reader.record(id))
+  }
+
+  /** The stored match fields of a record. */
+  rawMatchFields(id: number): Buffer {
+    return this.#call(() => this.reader.matchFields(id))
+  }
+
+  /** Releases the file now rather than when the store is garbage-collected. */
+  close(): void {
+    readers.unregister(this)
+    this.reader.close()
+  }
+
+  #buildIndex(): Map<string, number[]> {
+    const index = new Map<string, number[]>()
+    for (let id = 0; id < this.reader.count; id++) {
+      const key = keyFromFields(
+        this.#call(() => this.reader.matchFields(id)),
+        this.#matchOn,
+        this.file,
+        id,
+      )
+      const bucket = index.get(key)
+      if (bucket) bucket.push(id)
+      else index.set(key, [id])
+    }
+    return index
+  }
+
+  #call<T>(fn: () => T): T {
+    try {
+      return fn()
+    } catch (error) {
+      throw asFormatError(this.file, error)
+    }
+  }
+}
+
+/** Opens a binary DVD as a store for the given `matchOn`. */
+export function openBinaryStore(
+  file: string,
+  matchOn: readonly MatcherName[],
+  warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): BinaryStore {
+  const reader = openBinaryReader(file)
+  try {
+    return new BinaryStore(reader, file, matchOn, warn)
+  } catch (error) {
+    reader.close()
+    throw error
+  }
+}
+
+/** What a binary writer is fed: decoded recordings, or raw records copied from another binary file. */
+export type BinarySource =
+  | { kind: 'recording'; recording: Recording }
+  | { kind: 'raw'; record: Buffer; matchFields: Buffer }
+
+/**
+ * Writes a binary DVD atomically (temporary file, fsync, rename) from a sequence of sources.
+ * `onProgress` is called after each record with the number written so far.
+ */
+export function writeBinary(
+  file: string,
+  sources: Iterable<BinarySource>,
+  matchOn: readonly MatcherName[],
+  onProgress?: (written: number) => void,
+): number {
+  const writer = createBinaryWriter(file, matchOn.join(','))
+  let written = 0
+  try {
+    for (const source of sources) {
+      if (source.kind === 'recording') {
+        const parsed = new ParsedRequest(source.recording.request)
+        writer.add(
+          encodeRecording(source.recording),
+          Buffer.from(requestKey(parsed, matchOn)),
+          encodeMatchFields(parsed),
+        )
+      } else {
+        const key = keyFromFields(source.matchFields, matchOn, file, written)
+        writer.add(source.record, Buffer.from(key), source.matchFields)
+      }
+      written++
+      onProgress?.(written)
+    }
+    writer.finish()
+  } catch (error) {
+    writer.abort()
+    throw asFormatError(file, error)
+  }
+  return written
+}

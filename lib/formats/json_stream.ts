@@ -1,0 +1,109 @@
+/**
+ * Streaming reader of JSON DVDs: yields one recording at a time from a file of any size, in
+ * bounded memory. `JSON.parse` of a whole DVD fails beyond V8's maximum string length (about
+ * 512 MiB); this scanner finds each top-level `[request, outcome]` item's bytes and parses only
+ * those, so multi-gigabyte DVDs convert at disk speed.
+ */
+import { createReadStream } from 'node:fs'
+import { DVDFormatError } from '../errors.js'
+import type { Recording } from '../model.js'
+import { parseRecordingValue } from './json.js'
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const OPEN_SQUARE = 0x5b
+const CLOSE_SQUARE = 0x5d
+const OPEN_CURLY = 0x7b
+const CLOSE_CURLY = 0x7d
+const COMMA = 0x2c
+
+const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
+
+/** Where the scanner is between items of the top-level array. */
+type Expect = 'open' | 'item-or-close' | 'item' | 'comma-or-close' | 'end'
+
+/** Reads the recordings of a JSON DVD one by one; `onBytes` reports progress in bytes read. */
+export async function* readJsonStream(
+  file: string,
+  onBytes?: (bytes: number) => void,
+): AsyncGenerator<Recording> {
+  let expect: Expect = 'open'
+  let depth = 0
+  let inString = false
+  let escaped = false
+  let parts: Buffer[] = []
+  let index = 0
+  let offset = 0
+  const fail = (problem: string): never => {
+    throw new DVDFormatError(file, index > 0 ? `[${index}]` : '', problem)
+  }
+  let stream: AsyncIterable<Buffer>
+  try {
+    stream = createReadStream(file, { highWaterMark: 4 << 20 })
+  } catch (cause) {
+    throw new DVDFormatError(file, '', `cannot read the file (${(cause as Error).message})`, {
+      cause,
+      code: 'DVD_ERR_IO',
+    })
+  }
+  try {
+    for await (const chunk of stream) {
+      let itemStart = depth > 0 ? 0 : -1
+      for (let i = 0; i < chunk.length; i++) {
+        const b = chunk[i]!
+        if (depth > 0) {
+          // Inside an item: only track strings and nesting, the item's own parse checks the rest.
+          if (inString) {
+            if (escaped) escaped = false
+            else if (b === BACKSLASH) escaped = true
+            else if (b === QUOTE) inString = false
+          } else if (b === QUOTE) inString = true
+          else if (b === OPEN_SQUARE || b === OPEN_CURLY) depth++
+          else if (b === CLOSE_SQUARE || b === CLOSE_CURLY) {
+            depth--
+            if (depth === 0) {
+              parts.push(chunk.subarray(itemStart, i + 1))
+              const text = parts.length === 1 ? parts[0]!.toString() : Buffer.concat(parts).toString()
+              parts = []
+              itemStart = -1
+              let value: unknown
+              try {
+                value = JSON.parse(text)
+              } catch (cause) {
+                fail(`invalid JSON (${(cause as Error).message})`)
+              }
+              yield parseRecordingValue(value, index, file)
+              index++
+              expect = 'comma-or-close'
+            }
+          }
+          continue
+        }
+        if (isSpace(b)) continue
+        if (expect === 'open') {
+          if (b !== OPEN_SQUARE) fail('invalid JSON: expected a list of [request, response] pairs')
+          expect = 'item-or-close'
+        } else if ((expect === 'item-or-close' || expect === 'comma-or-close') && b === CLOSE_SQUARE) {
+          expect = 'end'
+        } else if (expect === 'comma-or-close') {
+          if (b !== COMMA) fail(`invalid JSON: unexpected "${String.fromCharCode(b)}" after item`)
+          expect = 'item'
+        } else if (expect === 'item' || expect === 'item-or-close') {
+          if (b !== OPEN_SQUARE) fail('expected a [request, response] pair')
+          depth = 1
+          itemStart = i
+        } else fail(`invalid JSON: unexpected "${String.fromCharCode(b)}" after the end of the list`)
+      }
+      if (depth > 0 && itemStart >= 0) parts.push(chunk.subarray(itemStart))
+      offset += chunk.length
+      onBytes?.(offset)
+    }
+  } catch (error) {
+    if (error instanceof DVDFormatError) throw error
+    throw new DVDFormatError(file, '', `cannot read the file (${(error as Error).message})`, {
+      cause: error,
+      code: 'DVD_ERR_IO',
+    })
+  }
+  if (expect !== 'end') fail('invalid JSON: the file ends before the list is closed')
+}

@@ -1,0 +1,118 @@
+/**
+ * The native addon (napi-rs, `native/`), wrapped: nothing outside this file sees its raw names.
+ * When the binary for this platform cannot load, binary DVDs are read by the TypeScript reader of
+ * the same format (slower, same results), after a one-line notice.
+ */
+import { createRequire } from 'node:module'
+import { DVDFormatError } from './errors.js'
+import { FallbackDvdReader } from './formats/binary_fallback.js'
+
+/** Counts and sizes of an open binary DVD. */
+export interface BinaryStats {
+  recordCount: number
+  fileBytes: number
+  uncompressedRecordBytes: number
+  compressedRecordBytes: number
+  dataFrameBytes: number
+  indexFrameBytes: number
+  recordTableBytes: number
+  hashTableBytes: number
+  fieldsTableBytes: number
+  fieldsChunkCount: number
+  hashCapacity: number
+  distinctKeys: number
+  loadFactor: number
+}
+
+/** An open binary DVD file: the hash index and the records, as bytes. */
+export interface BinaryReader {
+  readonly count: number
+  readonly matchOn: string
+  readonly versionMajor: number
+  readonly versionMinor: number
+  /** Ids whose key hash equals that of `key`, in recording order (collisions possible). */
+  lookup(key: Buffer): Uint32Array
+  /** The MessagePack bytes of record `id`. */
+  record(id: number): Buffer
+  /** The MessagePack bytes of record `id`'s match fields. */
+  matchFields(id: number): Buffer
+  verify(): void
+  stats(): BinaryStats
+  close(): void
+}
+
+/** Writes a binary DVD to a temporary file and renames it over the target on `finish()`. */
+export interface BinaryWriter {
+  add(record: Buffer, key: Buffer, matchFields: Buffer): number
+  finish(): void
+  abort(): void
+}
+
+interface Binding {
+  NativeDvdReader: { open(path: string): BinaryReader }
+  NativeDvdWriter: new (path: string, matchOn: string) => BinaryWriter
+  xxh64Key(key: Buffer): bigint
+}
+
+let binding: Binding | null | undefined
+
+/** Set `DVD_RW_NATIVE=0` to read binary DVDs with the TypeScript reader even where the addon loads. */
+const NATIVE_ENV = 'DVD_RW_NATIVE'
+
+/** The loaded addon, or `null` when this platform has none (noticed once on stderr). */
+export function nativeBinding(): Binding | null {
+  if (binding !== undefined) return binding
+  try {
+    binding = createRequire(import.meta.url)('../../native/index.js') as Binding
+  } catch (error) {
+    binding = null
+    const reason = (error as Error).message.split('\n')[0]
+    process.stderr.write(
+      `dvd-rw: native addon not available (${reason}); reading binary DVDs with the slower TypeScript reader\n`,
+    )
+  }
+  return binding
+}
+
+/** Which reader serves binary DVDs in this process. */
+export function binaryBackend(): 'native' | 'typescript' {
+  return process.env[NATIVE_ENV] !== '0' && nativeBinding() ? 'native' : 'typescript'
+}
+
+/** Turns an addon or fallback error (`DVD_ERR_*: …`) into a {@link DVDFormatError} naming the file. */
+export function asFormatError(file: string, error: unknown): DVDFormatError {
+  if (error instanceof DVDFormatError) return error
+  const message = error instanceof Error ? error.message : String(error)
+  const code =
+    /^(DVD_ERR_[A-Z_]+)/.exec(message)?.[1] ?? (error as { code?: string }).code ?? 'DVD_ERR_FORMAT'
+  const problem = message.replace(/^DVD_ERR_[A-Z_]+:\s*/, '')
+  return new DVDFormatError(file, '', problem, { cause: error, code })
+}
+
+/** Opens a binary DVD with the addon, or the TypeScript reader when there is no addon. */
+export function openBinaryReader(file: string): BinaryReader {
+  try {
+    const native = binaryBackend() === 'native' ? nativeBinding() : null
+    return native ? native.NativeDvdReader.open(file) : FallbackDvdReader.open(file)
+  } catch (error) {
+    throw asFormatError(file, error)
+  }
+}
+
+/** Starts writing a binary DVD (the addon is needed to write). */
+export function createBinaryWriter(file: string, matchOn: string): BinaryWriter {
+  const native = nativeBinding()
+  if (!native) {
+    throw new DVDFormatError(
+      file,
+      '',
+      'writing binary DVDs needs the native addon, which is not available on this platform; save as .dvd.json instead',
+      { code: 'DVD_ERR_UNSUPPORTED' },
+    )
+  }
+  try {
+    return new native.NativeDvdWriter(file, matchOn)
+  } catch (error) {
+    throw asFormatError(file, error)
+  }
+}

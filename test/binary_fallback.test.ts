@@ -1,0 +1,644 @@
+/**
+ * The TypeScript fallback reader against the native one: same results on valid files, same
+ * `DVD_ERR_*` codes on hostile ones (truncations, seeded random mutations, foreign files).
+ * XXH32/XXH64 are checked against the addon and against the checksums in real files.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
+import test from 'ava'
+import { FallbackDvdReader } from '../lib/formats/binary_fallback.js'
+import { Xxh32, xxh32, xxh64 } from '../lib/xxhash.js'
+import { native } from './helpers/native.js'
+import { tempDir } from './helpers/tmp.js'
+
+const MiB = 1 << 20
+
+/** mulberry32: small, seeded, good enough to pick mutations reproducibly. */
+function prng(seed: number) {
+  let a = seed >>> 0
+  const next = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  const int = (n: number): number => Math.floor(next() * n)
+  const bytes = (n: number): Buffer => {
+    const b = Buffer.allocUnsafe(n)
+    for (let i = 0; i < n; i++) b[i] = int(256)
+    return b
+  }
+  return { next, int, bytes }
+}
+
+/** A MessagePack-looking value: a fixmap with a status and a repetitive text body of `n` bytes. */
+function msgpackish(n: number, salt: number): Buffer {
+  const text = Buffer.from(
+    `{"id":${salt},"name":"item ${salt % 7}","tags":["a","b"]} `.repeat(Math.ceil(n / 40) + 1),
+  )
+  return Buffer.concat([Buffer.from([0x82, 0xa1, 0x73, 0xcc, 0xc8, 0xa1, 0x62]), text]).subarray(0, n)
+}
+
+interface Entry {
+  record: Buffer
+  key: Buffer
+  fields: Buffer
+}
+
+function writeDvd(file: string, matchOn: string, entries: Entry[]): void {
+  const w = new native.NativeDvdWriter(file, matchOn)
+  for (const e of entries) w.add(e.record, e.key, e.fields)
+  w.finish()
+}
+
+const dir = tempDir()
+
+/** Mixed sizes: empty, exactly 4 MiB, > 4 MiB compressible and random, incompressible, duplicate keys, many chunks. */
+function mixedEntries(): Entry[] {
+  const r = prng(42)
+  const keys = Array.from({ length: 40 }, (_, i) =>
+    Buffer.from(`GET\u0000https://api.example.com/v1/items/${i}?q=${i % 3}`),
+  )
+  const out: Entry[] = [
+    { record: Buffer.alloc(0), key: Buffer.alloc(0), fields: Buffer.alloc(0) },
+    { record: msgpackish(4 * MiB, 1), key: keys[0]!, fields: Buffer.from('fields-0') },
+    { record: msgpackish(4 * MiB + 1000, 2), key: keys[1]!, fields: r.bytes(20_000) },
+    { record: r.bytes(4 * MiB + 5), key: keys[2]!, fields: Buffer.from('fields-2') },
+    { record: r.bytes(5000), key: keys[0]!, fields: Buffer.alloc(0) },
+    { record: Buffer.from([0xc0]), key: Buffer.from([0xff, 0x00]), fields: Buffer.from([0x90]) },
+  ]
+  for (let i = 0; i < 400; i++) {
+    const size = [0, 1, 17, 300, 2000, 70_000][r.int(6)]!
+    const record = r.next() < 0.3 ? r.bytes(size) : msgpackish(size, i)
+    const fields = r.next() < 0.1 ? r.bytes(r.int(3000)) : msgpackish(20 + r.int(200), i % 13)
+    out.push({ record, key: keys[r.int(keys.length)]!, fields })
+  }
+  out.push({ record: msgpackish(10, 5), key: keys[3]!, fields: Buffer.alloc(0) })
+  return out
+}
+
+function smallEntries(): Entry[] {
+  const r = prng(7)
+  const keys = Array.from({ length: 9 }, (_, i) => Buffer.from(`POST /k/${i}`))
+  return Array.from({ length: 24 }, (_, i) => ({
+    record:
+      i % 5 === 0 ? Buffer.alloc(0) : i % 3 === 0 ? r.bytes(20 + r.int(200)) : msgpackish(30 + r.int(400), i),
+    key: keys[r.int(keys.length)]!,
+    fields: msgpackish(r.int(60), i % 4),
+  }))
+}
+
+const fixtures = (() => {
+  let built:
+    | { mixed: string; small: string; empty: string; single: string; entries: Map<string, Entry[]> }
+    | undefined
+  return () => {
+    if (built) return built
+    const entries = new Map<string, Entry[]>()
+    const make = (name: string, matchOn: string, list: Entry[]) => {
+      const file = join(dir, `${name}.dvd.lz4`)
+      writeDvd(file, matchOn, list)
+      entries.set(file, list)
+      return file
+    }
+    built = {
+      mixed: make('mixed', 'method,scheme,host,port,path,query', mixedEntries()),
+      small: make('small', 'method,path,ünïcödé', smallEntries()),
+      empty: make('empty', '', []),
+      single: make('single', 'method', [
+        { record: Buffer.alloc(0), key: Buffer.from('k'), fields: Buffer.from('f') },
+      ]),
+      entries,
+    }
+    return built
+  }
+})()
+
+type Outcome = { ok: unknown } | { code: string }
+
+/** Runs `fn`; a throw must be an `Error` with a `DVD_ERR_*` code that starts its message. */
+function attempt(who: string, fn: () => unknown): Outcome {
+  try {
+    return { ok: fn() }
+  } catch (e) {
+    const code = (e as { code?: unknown }).code
+    if (
+      !(e instanceof Error) ||
+      typeof code !== 'string' ||
+      !code.startsWith('DVD_ERR_') ||
+      !e.message.startsWith(`${code}: `)
+    ) {
+      throw new Error(
+        `${who} threw something other than a DVD_ERR_* Error: ${String((e as Error)?.stack ?? e)}`,
+      )
+    }
+    return { code }
+  }
+}
+
+const show = (o: Outcome): string => {
+  if ('code' in o) return o.code
+  const v = o.ok
+  if (v instanceof Uint8Array && !(v instanceof Uint32Array)) return `<${v.length} bytes>`
+  return JSON.stringify(v instanceof Uint32Array ? [...v] : v)
+}
+
+type Reader = Pick<
+  FallbackDvdReader,
+  | 'count'
+  | 'matchOn'
+  | 'versionMajor'
+  | 'versionMinor'
+  | 'lookup'
+  | 'record'
+  | 'matchFields'
+  | 'verify'
+  | 'stats'
+  | 'close'
+>
+
+/**
+ * Opens `file` with both readers and runs the same calls on both; returns every difference. Loops are
+ * capped at `limit` ids so a hostile count cannot make the test slow.
+ */
+function compareOn(file: string, keys: Buffer[], limit = 1000): string[] {
+  const diffs: string[] = []
+  const n = attempt('native', () => native.NativeDvdReader.open(file))
+  const f = attempt('fallback', () => FallbackDvdReader.open(file))
+  if ('code' in n || 'code' in f) {
+    if ('ok' in n) (n.ok as Reader).close()
+    if ('ok' in f) (f.ok as Reader).close()
+    if (show(n) !== show(f)) diffs.push(`open: native ${show(n)} vs fallback ${show(f)}`)
+    return diffs
+  }
+  const a = n.ok as Reader
+  const b = f.ok as Reader
+  const same = (what: string, call: (r: Reader) => unknown) => {
+    const x = attempt('native', () => call(a))
+    const y = attempt('fallback', () => call(b))
+    const equal = 'ok' in x && 'ok' in y ? isDeepStrictEqual(x.ok, y.ok) : show(x) === show(y)
+    if (!equal) diffs.push(`${what}: native ${show(x)} vs fallback ${show(y)}`)
+  }
+  same('count', (r) => r.count)
+  same('matchOn', (r) => r.matchOn)
+  same('versionMajor', (r) => r.versionMajor)
+  same('versionMinor', (r) => r.versionMinor)
+  same('stats', (r) => r.stats())
+  for (const k of keys) same(`lookup ${k.toString('latin1')}`, (r) => r.lookup(k))
+  for (const k of ['absent', '', 'GET /nope']) same(`lookup absent ${k}`, (r) => r.lookup(Buffer.from(k)))
+  const count = Math.min(a.count, limit)
+  for (let i = 0; i <= count; i++) {
+    same(`record(${i})`, (r) => r.record(i))
+    same(`matchFields(${i})`, (r) => r.matchFields(i))
+  }
+  for (const id of [-1, 2 ** 32 - 1, 0.5]) same(`record(${id})`, (r) => r.record(id))
+  same('verify', (r) => r.verify())
+  a.close()
+  b.close()
+  same('closed count', (r) => r.count)
+  same('closed record', (r) => r.record(0))
+  return diffs
+}
+
+const distinctKeys = (entries: Entry[]): Buffer[] => {
+  const seen = new Map<string, Buffer>()
+  for (const e of entries) seen.set(e.key.toString('hex'), e.key)
+  return [...seen.values()]
+}
+
+// ------------------------------------------------------------------ xxhash
+
+test('XXH64 equals the native xxh64Key for every length 0..100 and large inputs', (t) => {
+  const r = prng(1)
+  let checked = 0
+  for (let len = 0; len <= 100; len++) {
+    for (let k = 0; k < 30; k++) {
+      const data = r.bytes(len)
+      if (xxh64(data) !== native.xxh64Key(data)) t.fail(`length ${len}: ${data.toString('hex')}`)
+      checked++
+    }
+  }
+  for (const len of [255, 1024, 65_537, 3 * MiB + 7]) {
+    const data = r.bytes(len)
+    t.is(xxh64(data), native.xxh64Key(data), `length ${len}`)
+    // A subarray at an odd offset of a larger buffer must not change anything.
+    const inner = Buffer.concat([Buffer.from([1, 2, 3]), data]).subarray(3)
+    t.is(xxh64(inner), native.xxh64Key(data))
+  }
+  t.is(xxh64(Buffer.alloc(0)), 0xef46db3751d8e999n)
+  t.is(xxh64(Buffer.from('a')), 0xd24ec4f1a98c6e5bn)
+  t.is(checked, 101 * 30)
+})
+
+test('XXH32 matches reference vectors; streaming equals one-shot', (t) => {
+  t.is(xxh32(Buffer.alloc(0)), 0x02cc5d05)
+  t.is(xxh32(Buffer.from('a')), 0x550d7456)
+  t.is(xxh32(Buffer.from('abc')), 0x32d153ff)
+  t.is(xxh32(Buffer.from('Nobody inspects the spammish repetition')), 0xe2293b2f)
+  t.is(xxh64(Buffer.from('Nobody inspects the spammish repetition')), 0xfbcea83c8a378bf1n)
+  const r = prng(2)
+  for (let len = 0; len < 300; len += 7) {
+    const data = r.bytes(len)
+    const s = new Xxh32()
+    let at = 0
+    while (at < len) {
+      const step = 1 + r.int(40)
+      s.update(data.subarray(at, at + step))
+      at += step
+    }
+    t.is(s.digest(), xxh32(data), `length ${len}`)
+  }
+})
+
+test('XXH32 reproduces every LZ4 checksum of a real file (header, blocks, content)', (t) => {
+  const { mixed, entries } = fixtures()
+  const bytes = readFileSync(mixed)
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  t.is(bytes[214], (xxh32(bytes.subarray(204, 214)) >>> 8) & 0xff)
+  let p = 215
+  let blocks = 0
+  for (;;) {
+    const size = v.getUint32(p, true)
+    if (size === 0) break
+    const c = size & 0x7fffffff
+    const data = bytes.subarray(p + 4, p + 4 + c)
+    t.is(v.getUint32(p + 4 + c, true), xxh32(data))
+    p += 8 + c
+    blocks++
+  }
+  const content = new Xxh32()
+  for (const e of entries.get(mixed)!) content.update(e.record)
+  t.is(v.getUint32(p + 4, true), content.digest())
+  t.true(blocks > 300)
+  const example = new URL('../../native/target/format-example.dvd.lz4', import.meta.url)
+  if (existsSync(example))
+    t.deepEqual(compareOn(example.pathname, [Buffer.from('GET /a'), Buffer.from('GET /b')]), [])
+})
+
+// ------------------------------------------------------------------ valid files
+
+test('valid files: the fallback returns exactly what the native reader returns', (t) => {
+  const fx = fixtures()
+  for (const file of [fx.mixed, fx.small, fx.empty, fx.single]) {
+    const list = fx.entries.get(file)!
+    t.deepEqual(compareOn(file, distinctKeys(list)), [], file)
+    // And both return what was written.
+    const fb = FallbackDvdReader.open(file)
+    t.is(fb.count, list.length)
+    list.forEach((e, i) => {
+      t.true(fb.record(i).equals(e.record))
+      t.true(fb.matchFields(i).equals(e.fields))
+    })
+    // Random access order, to exercise the match-fields chunk cache both ways.
+    for (let i = list.length - 1; i >= 0; i -= 3) t.true(fb.matchFields(i).equals(list[i]!.fields))
+    fb.verify()
+    fb.close()
+  }
+})
+
+test('records whose match fields are all empty: same outcome as native', (t) => {
+  // The writer emits no fields chunk when every match-fields value is empty, yet the entries name
+  // chunk 0, so native matchFields() and verify() fail with DVD_ERR_CORRUPT on such a file
+  // (reported; fields.rs). The fallback mirrors the native reader: update both together.
+  const file = join(dir, 'no-fields.dvd.lz4')
+  const list = [0, 1].map((i) => ({
+    record: Buffer.from(`r${i}`),
+    key: Buffer.from(`k${i}`),
+    fields: Buffer.alloc(0),
+  }))
+  writeDvd(file, 'method', list)
+  t.deepEqual(compareOn(file, distinctKeys(list)), [])
+  const r = FallbackDvdReader.open(file)
+  t.true(r.record(1).equals(list[1]!.record))
+  t.like(
+    attempt('fallback', () => r.matchFields(0)),
+    { code: 'DVD_ERR_CORRUPT' },
+  )
+  r.close()
+})
+
+test('close is idempotent and later calls throw DVD_ERR_CLOSED', (t) => {
+  const r = FallbackDvdReader.open(fixtures().small)
+  r.close()
+  r.close()
+  for (const call of [
+    () => r.count,
+    () => r.matchOn,
+    () => r.versionMajor,
+    () => r.versionMinor,
+    () => r.lookup(Buffer.from('x')),
+    () => r.record(0),
+    () => r.matchFields(0),
+    () => r.verify(),
+    () => r.stats(),
+  ]) {
+    t.like(attempt('fallback', call), { code: 'DVD_ERR_CLOSED' })
+  }
+})
+
+test('an open reader keeps reading the old file after it is replaced by rename', (t) => {
+  const file = join(dir, 'replaced.dvd.lz4')
+  const old = smallEntries()
+  writeDvd(file, 'm', old)
+  const r = FallbackDvdReader.open(file)
+  writeDvd(file, 'other', [{ record: Buffer.from('new'), key: Buffer.from('n'), fields: Buffer.alloc(0) }])
+  t.is(r.matchOn, 'm')
+  for (const [i, e] of old.entries()) t.true(r.record(i).equals(e.record))
+  r.verify()
+  r.close()
+  const fresh = FallbackDvdReader.open(file)
+  t.is(fresh.record(0).toString(), 'new')
+  fresh.close()
+})
+
+// ------------------------------------------------------------------ hostile files
+
+/** Writes `bytes` to a fresh file (new inode: nothing can still map the previous one). */
+function hostile(name: string, bytes: Uint8Array): string {
+  const file = join(dir, 'hostile', name)
+  mkdirSync(join(dir, 'hostile'), { recursive: true })
+  writeFileSync(`${file}.tmp`, bytes)
+  renameSync(`${file}.tmp`, file)
+  return file
+}
+
+test('missing, empty, directory and foreign files', (t) => {
+  const keys = [Buffer.from('k')]
+  t.deepEqual(compareOn(join(dir, 'does-not-exist.dvd.lz4'), keys), [])
+  t.like(
+    attempt('fallback', () => FallbackDvdReader.open(join(dir, 'nope'))),
+    { code: 'DVD_ERR_IO' },
+  )
+  t.like(
+    attempt('fallback', () => FallbackDvdReader.open(dir)),
+    { code: 'DVD_ERR_IO' },
+  )
+  const cases: [string, Uint8Array, string][] = [
+    ['empty', new Uint8Array(0), 'DVD_ERR_NOT_DVD'],
+    ['zip', Buffer.from('PK\u0003\u0004 not a dvd at all, just some zip-looking bytes'), 'DVD_ERR_NOT_DVD'],
+    ['text', Buffer.from('hello\n'), 'DVD_ERR_NOT_DVD'],
+    ['json', Buffer.from('[]'), 'DVD_ERR_NOT_DVD'],
+    ['magic-only', Buffer.from([0x5d, 0x2a, 0x4d, 0x18]), 'DVD_ERR_TRUNCATED'],
+    ['one-byte', Buffer.from([0x5d]), 'DVD_ERR_TRUNCATED'],
+    ['zeros', Buffer.alloc(4096), 'DVD_ERR_NOT_DVD'],
+  ]
+  for (const [name, bytes, code] of cases) {
+    const file = hostile(name, bytes)
+    t.deepEqual(compareOn(file, keys), [], name)
+    t.like(
+      attempt('fallback', () => FallbackDvdReader.open(file)),
+      { code },
+      name,
+    )
+  }
+})
+
+/** Offsets of the descriptor copies, and the blocks of the data frame (to re-seal their checksums). */
+function layoutOf(bytes: Buffer) {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const blocks: { data: number; len: number }[] = []
+  let p = 215
+  for (let size = v.getUint32(p, true); size !== 0; size = v.getUint32(p, true)) {
+    const c = size & 0x7fffffff
+    blocks.push({ data: p + 4, len: c })
+    p += 8 + c
+  }
+  return { descs: [8, bytes.length - 192], blocks, indexOff: Number(v.getBigUint64(8 + 56, true)) }
+}
+
+/**
+ * Recomputes the checksums a mutation broke (block XXH32s, section XXH64s, descriptor XXH64s), so
+ * mutated structure reaches the deeper checks instead of failing on a checksum.
+ */
+function reseal(buf: Buffer, base: ReturnType<typeof layoutOf>): void {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  for (const b of base.blocks) {
+    if (b.data + b.len + 4 <= buf.length)
+      v.setUint32(b.data + b.len, xxh32(buf.subarray(b.data, b.data + b.len)), true)
+  }
+  if (buf.length >= 215) buf[214] = (xxh32(buf.subarray(204, 214)) >>> 8) & 0xff
+  for (const d of base.descs) {
+    if (d + 192 > buf.length) continue
+    for (let i = 0; i < 4; i++) {
+      const at = d + 80 + i * 24
+      const off = v.getBigUint64(at, true)
+      const len = v.getBigUint64(at + 8, true)
+      if (off + len <= BigInt(buf.length)) {
+        v.setBigUint64(at + 16, xxh64(buf.subarray(Number(off), Number(off + len))), true)
+      }
+    }
+    v.setBigUint64(d + 184, xxh64(buf.subarray(d, d + 184)), true)
+  }
+}
+
+test('truncation at every offset of the header and footer frames and a sample of the index', (t) => {
+  const { small, entries } = fixtures()
+  const bytes = readFileSync(small)
+  const keys = distinctKeys(entries.get(small)!)
+  const { indexOff } = layoutOf(bytes)
+  const cuts = new Set<number>()
+  for (let k = 0; k <= 200; k++) cuts.add(k)
+  for (let k = bytes.length - 200; k < bytes.length; k++) cuts.add(k)
+  for (let k = indexOff; k < bytes.length - 200; k += 7) cuts.add(k)
+  for (let k = 200; k < indexOff; k += 61) cuts.add(k)
+  const diffs: string[] = []
+  for (const k of cuts) {
+    const file = hostile('cut.dvd.lz4', bytes.subarray(0, k))
+    for (const d of compareOn(file, keys)) diffs.push(`cut at ${k}: ${d}`)
+    const f = attempt('fallback', () => FallbackDvdReader.open(file))
+    if ('ok' in f) diffs.push(`cut at ${k}: fallback opened a truncated file`)
+  }
+  t.deepEqual(diffs.slice(0, 20), [])
+  t.true(cuts.size > 450)
+})
+
+test('2,000 seeded random mutations behave identically on both readers', (t) => {
+  const { small, entries } = fixtures()
+  const bytes = readFileSync(small)
+  const keys = distinctKeys(entries.get(small)!)
+  const base = layoutOf(bytes)
+  const r = prng(20240601)
+  const interesting = [
+    0,
+    1,
+    7,
+    8,
+    16,
+    0x7fffffff,
+    0x80000000,
+    0xffffffff,
+    4 << 20,
+    (4 << 20) + 1,
+    24,
+    200,
+    215,
+  ]
+  const diffs: string[] = []
+  const codes = new Map<string, number>()
+  for (let iter = 0; iter < 2000; iter++) {
+    const buf = Buffer.from(bytes)
+    const kind = r.int(5)
+    // Half the mutations land in the descriptors and the index, where the structure is.
+    const where = r.next() < 0.5 ? r.int(buf.length) : base.indexOff + r.int(buf.length - base.indexOff)
+    let out: Buffer = buf
+    let what: string
+    if (kind === 0) {
+      const bit = r.int(8)
+      buf[where] = buf[where]! ^ (1 << bit)
+      what = `flip bit ${bit} at ${where}`
+    } else if (kind === 1) {
+      const value = r.int(256)
+      buf[where] = value
+      what = `set byte ${where} = ${value}`
+    } else if (kind === 2) {
+      out = buf.subarray(0, where)
+      what = `truncate to ${where}`
+    } else {
+      const at = where & ~3
+      const value = r.next() < 0.7 ? interesting[r.int(interesting.length)]! : r.int(2 ** 32)
+      if (at + 8 > buf.length) continue
+      if (kind === 3) buf.writeUInt32LE(value, at)
+      else buf.writeBigUInt64LE(BigInt(value) * (r.next() < 0.2 ? 2n ** 32n : 1n), at & ~7)
+      what = `write ${kind === 3 ? 'u32' : 'u64'} ${value} at ${at}`
+    }
+    if (kind !== 2 && r.next() < 0.7) {
+      // Same change in both descriptor copies, so they still agree.
+      const [head, foot] = base.descs as [number, number]
+      if (where >= head && where < head + 192)
+        buf.copy(buf, foot + (where & ~7) - head, where & ~7, (where & ~7) + 8)
+      else if (where >= foot && where < foot + 192)
+        buf.copy(buf, head + (where & ~7) - foot, where & ~7, (where & ~7) + 8)
+      reseal(buf, base)
+      what += ' (resealed)'
+    }
+    const file = hostile(`m${iter % 4}.dvd.lz4`, out)
+    let found: string[]
+    try {
+      found = compareOn(file, keys, 64)
+    } catch (e) {
+      found = [String(e)]
+    }
+    for (const d of found) diffs.push(`#${iter} ${what}: ${d}`)
+    const f = attempt('fallback', () => {
+      const rd = FallbackDvdReader.open(file)
+      try {
+        rd.verify()
+      } finally {
+        rd.close()
+      }
+      return 'verified'
+    })
+    const c = 'code' in f ? f.code : 'ok'
+    codes.set(c, (codes.get(c) ?? 0) + 1)
+    if (iter % 4 === 3) for (let k = 0; k < 4; k++) unlinkSync(join(dir, 'hostile', `m${k}.dvd.lz4`))
+  }
+  t.log('outcomes of open+verify:', Object.fromEntries(codes))
+  t.deepEqual(diffs.slice(0, 20), [])
+  // The mutations really reach past the checksums.
+  t.true((codes.get('DVD_ERR_CORRUPT') ?? 0) > 100)
+})
+
+test('150 seeded mutations around the blocks of multi-block records', (t) => {
+  const file = join(dir, 'multi.dvd.lz4')
+  const r = prng(99)
+  const list: Entry[] = [
+    { record: msgpackish(300, 1), key: Buffer.from('a'), fields: Buffer.from('fa') },
+    { record: msgpackish(4 * MiB + 1000, 2), key: Buffer.from('b'), fields: Buffer.from('fb') },
+    { record: Buffer.alloc(0), key: Buffer.from('a'), fields: Buffer.from('fc') },
+    { record: r.bytes(3000), key: Buffer.from('c'), fields: Buffer.from('fd') },
+    { record: msgpackish(4 * MiB, 3), key: Buffer.from('b'), fields: Buffer.from('fe') },
+  ]
+  writeDvd(file, 'method', list)
+  const bytes = readFileSync(file)
+  const base = layoutOf(bytes)
+  t.is(base.blocks.length, 5)
+  const keys = distinctKeys(list)
+  // Block size fields, checksums and the first bytes of each block's data.
+  const hot = base.blocks.flatMap((b) => [b.data - 4, b.data, b.data + b.len])
+  const diffs: string[] = []
+  for (let iter = 0; iter < 150; iter++) {
+    const buf = Buffer.from(bytes)
+    const where = r.next() < 0.6 ? hot[r.int(hot.length)]! + r.int(6) : 200 + r.int(base.indexOff - 200)
+    const value = r.next() < 0.5 ? r.int(256) : buf[where]! ^ (1 << r.int(8))
+    buf[where] = value
+    if (r.next() < 0.8) reseal(buf, base)
+    const mutated = hostile(`multi${iter % 2}.dvd.lz4`, buf)
+    for (const d of compareOn(mutated, keys)) diffs.push(`#${iter} byte ${where} = ${value}: ${d}`)
+  }
+  t.deepEqual(diffs.slice(0, 20), [])
+})
+
+test('verify checks a full-run hash table with long probe chains in linear time', (t) => {
+  // 65,536 occupied slots in one run, all with home slot 0: probing from every slot would be 2^31
+  // slot reads. Valid as a table (every slot is reachable), then broken by one gap.
+  const n = 1 << 16
+  const file = join(dir, 'chains.dvd.lz4')
+  const list = Array.from({ length: n }, (_, i) => ({
+    record: Buffer.from([i & 0xff]),
+    key: Buffer.from(`k${i}`),
+    fields: Buffer.from([1]),
+  }))
+  writeDvd(file, 'm', list)
+  const bytes = readFileSync(file)
+  const base = layoutOf(bytes)
+  const hashOff = Number(bytes.readBigUInt64LE(8 + 80 + 24))
+  const capacity = bytes.readUInt32LE(8 + 72)
+  t.is(capacity, 2 * n)
+  for (let s = 0; s < capacity; s++) {
+    const at = hashOff + s * 16
+    bytes.writeUInt32LE(0, at) // low half: home slot 0
+    bytes.writeUInt32LE(s < n ? s + 1 : 0, at + 4)
+    bytes.writeUInt32LE(s < n ? s : 0, at + 8)
+    bytes.writeUInt32LE(s < n ? 1 : 0, at + 12)
+  }
+  for (let id = 0; id < n; id++) bytes.writeUInt32LE(id, hashOff + capacity * 16 + id * 4)
+  reseal(bytes, base)
+  const good = FallbackDvdReader.open(hostile('chains.dvd.lz4', bytes))
+  const started = Date.now()
+  good.verify()
+  t.true(Date.now() - started < 2000, `verify took ${Date.now() - started} ms`)
+  t.is(good.stats().distinctKeys, n)
+  good.close()
+  // Emptying slot 1000 cuts every later slot off from its home slot 0.
+  bytes.writeUInt32LE(0, hashOff + 1000 * 16 + 12)
+  reseal(bytes, base)
+  const broken = FallbackDvdReader.open(hostile('chains-gap.dvd.lz4', bytes))
+  t.like(
+    attempt('fallback', () => broken.verify()),
+    { code: 'DVD_ERR_CORRUPT' },
+  )
+  broken.close()
+})
+
+test('newer major version is refused; newer minor version is read', (t) => {
+  const { small, entries } = fixtures()
+  const bytes = readFileSync(small)
+  const base = layoutOf(bytes)
+  const keys = distinctKeys(entries.get(small)!)
+  const withVersion = (major: number, minor: number) => {
+    const buf = Buffer.from(bytes)
+    for (const d of base.descs) {
+      buf.writeUInt16LE(major, d + 6)
+      buf.writeUInt16LE(minor, d + 8)
+    }
+    reseal(buf, base)
+    return hostile(`v${major}.${minor}.dvd.lz4`, buf)
+  }
+  const v2 = withVersion(2, 0)
+  t.deepEqual(compareOn(v2, keys), [])
+  const err = t.throws(() => FallbackDvdReader.open(v2))
+  t.is((err as Error & { code: string }).code, 'DVD_ERR_VERSION')
+  t.true(
+    err.message.startsWith('DVD_ERR_VERSION: ') && err.message.includes('2.0') && err.message.includes('1.0'),
+  )
+  const v0 = withVersion(0, 9)
+  t.deepEqual(compareOn(v0, keys), [])
+  const v11 = withVersion(1, 1)
+  t.deepEqual(compareOn(v11, keys), [])
+  const r = FallbackDvdReader.open(v11)
+  t.is(r.versionMinor, 1)
+  r.verify()
+  r.close()
+})
