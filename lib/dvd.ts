@@ -99,8 +99,11 @@ export interface DVDSettings {
   allowPlaybackRepeats: boolean
 }
 
-/** How many recordings an unmatched-request message compares against at most. */
-const NEAREST_SCAN_LIMIT = 200_000
+/**
+ * How many recordings an unmatched-request message compares against at most: the scan runs only
+ * on failures, but must stay quick on DVDs of a million recordings.
+ */
+const NEAREST_SCAN_LIMIT = 20_000
 
 /** Recordings plus the keyed index, play counts and the per-request decision of the record mode. */
 export class DVD {
@@ -269,6 +272,8 @@ export class DVD {
       matchOn,
       nearest: misses.slice(0, 3),
       alreadyPlayed,
+      scanned: limit,
+      total: this.count,
     }
   }
 }

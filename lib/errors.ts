@@ -77,6 +77,9 @@ export interface UnmatchedDetails {
   nearest: NearMiss[]
   /** How many recordings had the same key but were already played. */
   alreadyPlayed: number
+  /** How many recordings were compared, and how many the DVD holds. */
+  scanned: number
+  total: number
 }
 
 function formatUnmatched(headline: string, d: UnmatchedDetails, advice: string): string {
@@ -92,7 +95,8 @@ function formatUnmatched(headline: string, d: UnmatchedDetails, advice: string):
   }
   const misses = d.nearest.filter((n) => n.differences.length > 0)
   if (misses.length > 0) {
-    lines.push('  Nearest recordings:')
+    const partial = d.scanned < d.total ? ` (among the first ${d.scanned} of ${d.total})` : ''
+    lines.push(`  Nearest recordings${partial}:`)
     for (const n of misses)
       lines.push(`    #${n.index} ${n.request} — differs in ${n.differences.join(', ')}`)
   } else if (d.alreadyPlayed === 0) {
