@@ -7,20 +7,33 @@ import { createRequire } from 'node:module'
 import { DVDFormatError } from './errors.js'
 import { FallbackDvdReader } from './formats/binary_fallback.js'
 
-/** Counts and sizes of an open binary DVD. */
+/** Counts and sizes of an open binary DVD (the native `NativeDvdStats`; the TypeScript reader's too). */
 export interface BinaryStats {
+  /** Number of records. */
   recordCount: number
+  /** Total file size in bytes. */
   fileBytes: number
+  /** Sum of the decompressed record sizes (the LZ4 content size). */
   uncompressedRecordBytes: number
+  /** Bytes of the record blocks (block headers, data and block checksums). */
   compressedRecordBytes: number
+  /** Size of the whole LZ4 data frame. */
   dataFrameBytes: number
+  /** Size of the index skippable frame. */
   indexFrameBytes: number
+  /** Size of the record offset table. */
   recordTableBytes: number
+  /** Size of the hash table section (slots and bucket ids). */
   hashTableBytes: number
+  /** Size of the match-fields section. */
   fieldsTableBytes: number
+  /** Number of LZ4 chunks in the match-fields section. */
   fieldsChunkCount: number
+  /** Number of hash-table slots (a power of two). */
   hashCapacity: number
+  /** Number of occupied slots, i.e. distinct key hashes. */
   distinctKeys: number
+  /** `distinctKeys / hashCapacity`. */
   loadFactor: number
 }
 

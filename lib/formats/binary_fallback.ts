@@ -10,37 +10,9 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { decompressBlock } from '../lz4_block.js'
+import type { BinaryStats } from '../native.js'
 import { Xxh32, xxh32, xxh64, xxh64Into } from '../xxhash.js'
-
-/** Counts and sizes of an open file; the same fields as the native `NativeDvdStats`. */
-export interface FallbackDvdStats {
-  /** Number of records. */
-  recordCount: number
-  /** Total file size in bytes. */
-  fileBytes: number
-  /** Sum of the decompressed record sizes (the LZ4 content size). */
-  uncompressedRecordBytes: number
-  /** Bytes of the record blocks (block headers, data and block checksums). */
-  compressedRecordBytes: number
-  /** Size of the whole LZ4 data frame. */
-  dataFrameBytes: number
-  /** Size of the index skippable frame. */
-  indexFrameBytes: number
-  /** Size of the record offset table. */
-  recordTableBytes: number
-  /** Size of the hash table section (slots and bucket ids). */
-  hashTableBytes: number
-  /** Size of the match-fields section. */
-  fieldsTableBytes: number
-  /** Number of LZ4 chunks in the match-fields section. */
-  fieldsChunkCount: number
-  /** Number of hash-table slots (a power of two). */
-  hashCapacity: number
-  /** Number of occupied slots, i.e. distinct key hashes. */
-  distinctKeys: number
-  /** `distinctKeys / hashCapacity`. */
-  loadFactor: number
-}
 
 type Code =
   | 'DVD_ERR_NOT_DVD'
@@ -65,7 +37,7 @@ const corrupt = (message: string): Error => dvdError('DVD_ERR_CORRUPT', message)
 
 /** Re-raises `e` (a DVD error) with `record {id}: ` in front of its message, as reader.rs does. */
 function inRecord(id: number, e: unknown): Error {
-  const code = (e as { code?: Code }).code
+  const code = (e as { code?: Code } | null)?.code
   if (e instanceof Error && code !== undefined && code.startsWith('DVD_ERR_')) {
     return dvdError(code, `record ${id}: ${e.message.slice(code.length + 2)}`)
   }
@@ -75,6 +47,7 @@ function inRecord(id: number, e: unknown): Error {
 /** Anything unexpected (an fs error, a bug) still leaves as a `DVD_ERR_*` error. */
 function asDvdError(e: unknown): Error {
   if (e instanceof Error && String((e as { code?: unknown }).code).startsWith('DVD_ERR_')) return e
+  // Not expected (every offset is checked first); still keep the one error shape callers rely on.
   return dvdError('DVD_ERR_IO', e instanceof Error ? e.message : String(e), e)
 }
 
@@ -414,26 +387,46 @@ function validate(file: FileBytes): { desc: Descriptor; layout: Layout } {
   }
 }
 
-let lz4: { uncompressSync(data: Uint8Array): Buffer } | undefined
-
 /**
- * Decodes one raw LZ4 block into exactly `want` bytes (frame.rs `decode_payload`). lz4-napi wants
- * lz4_flex's size-prepended form; it is loaded on first use so stored-only files need no addon.
+ * Which LZ4 block decoder the fallback uses. `lz4-napi` when it loads (it is a native addon too, so
+ * it may not, where ours does not): loaded on first use, so stored-only files need no decoder. Where
+ * it does not load, or when the environment variable `DVD_RW_LZ4=ts` is set (read on every block, so
+ * tests can switch it), the pure-TypeScript decoder of `lib/lz4_block.ts`. Both accept exactly the
+ * blocks lz4_flex (the native reader) accepts, with the same output.
  */
-function decodeBlock(data: Uint8Array, want: number): Buffer {
+const LZ4_ENV = 'DVD_RW_LZ4'
+
+let lz4: { uncompressSync(data: Uint8Array): Buffer } | null | undefined
+
+function lz4Napi(): typeof lz4 {
   if (lz4 === undefined) {
     try {
       lz4 = createRequire(import.meta.url)('lz4-napi') as typeof lz4
-    } catch (e) {
-      throw dvdError('DVD_ERR_IO', `cannot load lz4-napi to decompress: ${(e as Error).message}`, e)
+    } catch {
+      lz4 = null
     }
   }
+  return lz4
+}
+
+/** The decoder `decodeBlock` uses now (see {@link LZ4_ENV}); exported for tests. */
+export function lz4Backend(): 'lz4-napi' | 'typescript' {
+  return process.env[LZ4_ENV] !== 'ts' && lz4Napi() ? 'lz4-napi' : 'typescript'
+}
+
+/**
+ * Decodes one raw LZ4 block into exactly `want` bytes (frame.rs `decode_payload`). lz4-napi wants
+ * lz4_flex's size-prepended form.
+ */
+function decodeBlock(data: Uint8Array, want: number): Buffer {
+  const napi = process.env[LZ4_ENV] === 'ts' ? null : lz4Napi()
+  if (!napi) return decompressBlock(data, want)
   const input = Buffer.allocUnsafe(4 + data.length)
   input.writeUInt32LE(want, 0)
   input.set(data, 4)
   let out: Buffer
   try {
-    out = lz4!.uncompressSync(input)
+    out = napi.uncompressSync(input)
   } catch (e) {
     throw corrupt(`LZ4 block does not decode: ${(e as Error).message}`)
   }
@@ -447,7 +440,6 @@ interface Block {
   stored: boolean
   dataPos: number
   dataLen: number
-  sum: number
 }
 
 /** Sentinel of a closed reader. */
@@ -472,6 +464,12 @@ export class FallbackDvdReader {
   #layout: Layout
   /** Last decompressed match-fields chunk (fields.rs keeps the same one-chunk cache). */
   #chunkCache: { ci: number; raw: Buffer } | undefined
+  /**
+   * Outcome of the one-time structural check of the match-fields table (reader.rs `fields_layout`):
+   * `undefined` until the first `matchFields` call (opening stays O(1) in the table size), then
+   * `null` when it passed or the error every later call throws again.
+   */
+  #fieldsLayout: Error | null | undefined
   readonly #hashOut = new Uint32Array(2)
 
   private constructor(file: FileBytes, desc: Descriptor, layout: Layout) {
@@ -548,11 +546,15 @@ export class FallbackDvdReader {
   lookup(key: Buffer): Uint32Array {
     this.#open()
     if (!(key instanceof Uint8Array)) throw dvdError('DVD_ERR_RANGE', 'lookup key must be a Buffer')
-    xxh64Into(key, this.#hashOut)
-    const L = this.#layout
-    const found = probe(L, this.#hashOut[0]!, this.#hashOut[1]!)
-    if (found === undefined) return new Uint32Array(0)
-    return decodeBucket(L, found.start, found.len)
+    try {
+      xxh64Into(key, this.#hashOut)
+      const L = this.#layout
+      const found = probe(L, this.#hashOut[0]!, this.#hashOut[1]!)
+      if (found === undefined) return new Uint32Array(0)
+      return decodeBucket(L, found.start, found.len)
+    } catch (e) {
+      throw asDvdError(e)
+    }
   }
 
   /** Decompressed bytes of record `id` (a MessagePack value). */
@@ -570,8 +572,25 @@ export class FallbackDvdReader {
   matchFields(id: number): Buffer {
     this.#open()
     const n = toId(id)
+    try {
+      return this.#matchFields(n)
+    } catch (e) {
+      throw asDvdError(e)
+    }
+  }
+
+  #matchFields(n: number): Buffer {
     const L = this.#layout
     if (n >= L.count) throw dvdError('DVD_ERR_RANGE', `record id ${n} out of range (count ${L.count})`)
+    if (this.#fieldsLayout === undefined) {
+      try {
+        checkFieldsLayout(L)
+        this.#fieldsLayout = null
+      } catch (e) {
+        this.#fieldsLayout = asDvdError(e)
+      }
+    }
+    if (this.#fieldsLayout !== null) throw this.#fieldsLayout
     const at = L.fields + (L.chunks * CHUNK_ENTRY_LEN + n * FIELD_ENTRY_LEN)
     const ci = L.indexView.getUint32(at, true)
     const off = L.indexView.getUint32(at + 4, true)
@@ -603,7 +622,7 @@ export class FallbackDvdReader {
   }
 
   /** Counts, section sizes, hash-table capacity and load factor. */
-  stats(): FallbackDvdStats {
+  stats(): BinaryStats {
     this.#open()
     const d = this.#desc
     const L = this.#layout
@@ -690,7 +709,10 @@ function occupied(L: Layout): number {
 }
 
 /** Chunk `ci` of the match-fields table, bounds and claimed length checked (fields.rs `chunk`). */
-function locateChunk(L: Layout, ci: number): { stored: boolean; data: Uint8Array; rawLen: number } {
+function locateChunk(
+  L: Layout,
+  ci: number,
+): { off: number; stored: boolean; data: Uint8Array; rawLen: number } {
   if (ci >= L.chunks) throw corrupt(`fields chunk ${ci} does not exist`)
   const at = L.fields + ci * CHUNK_ENTRY_LEN
   const off = L.indexView.getBigUint64(at, true)
@@ -703,7 +725,7 @@ function locateChunk(L: Layout, ci: number): { stored: boolean; data: Uint8Array
   const plausible = stored ? c === rawLen : rawLen <= maxExpansion(c)
   if (rawLen > MAX_CHUNK_RAW || !plausible) throw corrupt('fields chunk has an implausible length')
   const start = L.fields + Number(off)
-  return { stored, data: L.index.subarray(start, start + c), rawLen }
+  return { off: Number(off), stored, data: L.index.subarray(start, start + c), rawLen }
 }
 
 /** Record table entry `id`: block position (absolute), block count, length (reader.rs `entry`). */
@@ -769,7 +791,7 @@ function readBlocks(
     const want = Math.min(left, MAX_BLOCK)
     const ok = stored ? c === want : want <= maxExpansion(c)
     if (!ok) throw corrupt('record length does not match its blocks')
-    list.push({ stored, dataPos: p + 4, dataLen: c, sum: -1 })
+    list.push({ stored, dataPos: p + 4, dataLen: c })
     left -= want
     p = end + 4
   }
@@ -874,8 +896,48 @@ function checkTable(L: Layout): void {
   if (total !== L.count) throw corrupt('hash buckets do not cover every record')
 }
 
-/** fields.rs `check_all`: every chunk decodes, every entry lies inside its chunk. */
+/**
+ * fields.rs `check_layout`: structural check of the match-fields table without decoding anything,
+ * O(chunks + records). The chunks lie back to back from the end of the tables to the end of the
+ * section (so no two share bytes), and the entries follow each other in order (record `i + 1` starts
+ * where record `i` ends, or at offset 0 of the next chunk) inside their chunk. Without it, many
+ * chunk entries naming the same highly compressed bytes (or records alternating between such
+ * chunks, defeating the one-chunk cache) make `verify()` or an index rebuild decompress gigabytes
+ * per kilobyte of file. Same checks, order and messages as the Rust.
+ */
+function checkFieldsLayout(L: Layout): void {
+  let next = L.fieldsDataStart
+  const rawLens = new Array<number>(L.chunks)
+  for (let ci = 0; ci < L.chunks; ci++) {
+    const c = locateChunk(L, ci)
+    if (c.off !== next) throw corrupt(`fields chunk ${ci} does not follow the previous one`)
+    next = c.off + c.data.length
+    rawLens[ci] = c.rawLen
+  }
+  if (next !== L.fieldsLen) throw corrupt('fields chunks do not fill the fields section')
+  const v = L.indexView
+  let pc = -1
+  let end = 0
+  for (let id = 0; id < L.count; id++) {
+    const at = L.fields + L.chunks * CHUNK_ENTRY_LEN + id * FIELD_ENTRY_LEN
+    const ci = v.getUint32(at, true)
+    const off = v.getUint32(at + 4, true)
+    const len = v.getUint32(at + 8, true)
+    // Record 0 starts chunk 0 (as if a record -1 ended chunk -1); no u32 overflow in plain numbers.
+    const follows = (ci === pc && off === end) || (ci === pc + 1 && off === 0)
+    if (!follows) throw corrupt(`match fields of record ${id} do not follow the previous record's`)
+    // An empty value naming the chunk after the last one (written by older versions of the writer)
+    // passes: readable as an error for that record only.
+    const inside = ci < L.chunks ? off + len <= rawLens[ci]! : ci === L.chunks && len === 0
+    if (!inside) throw corrupt(`match fields of record ${id} outside their chunk`)
+    pc = ci
+    end = off + len
+  }
+}
+
+/** fields.rs `check_all`: the layout, every chunk decodes, every entry lies inside its chunk. */
 function checkFields(L: Layout): void {
+  checkFieldsLayout(L)
   const rawLens: number[] = []
   for (let ci = 0; ci < L.chunks; ci++) {
     const chunk = locateChunk(L, ci)

@@ -52,7 +52,12 @@ impl FieldsBuilder {
                 fields.len()
             )));
         }
-        if !self.current.is_empty() && self.current.len() + fields.len() > CHUNK_TARGET {
+        // An empty value never starts a chunk of its own (it would name a
+        // chunk that `finish` might never create).
+        if !fields.is_empty()
+            && !self.current.is_empty()
+            && self.current.len() + fields.len() > CHUNK_TARGET
+        {
             self.flush()?;
         }
         let chunk =
@@ -63,9 +68,15 @@ impl FieldsBuilder {
         Ok(())
     }
 
-    /// Compresses the pending chunk, if any.
+    /// Compresses the pending chunk, if any. A chunk named by an entry is
+    /// always written, even when empty (every value so far was empty), so
+    /// every entry names an existing chunk.
     pub fn flush(&mut self) -> DvdResult<()> {
-        if self.current.is_empty() {
+        let named = self
+            .entries
+            .last()
+            .is_some_and(|e| e.first().is_some_and(|&c| c as usize == self.chunks.len()));
+        if self.current.is_empty() && !named {
             return Ok(());
         }
         let (size, data) = self.encoder.compress(&self.current)?;
@@ -124,6 +135,8 @@ impl FieldsBuilder {
 
 /// A chunk located in the mapping.
 pub struct Chunk<'a> {
+    /// Offset of the chunk data from the section start.
+    off: usize,
     stored: bool,
     data: &'a [u8],
     raw_len: usize,
@@ -161,6 +174,65 @@ impl<'a> FieldsView<'a> {
             entries_at,
             data_start,
         })
+    }
+
+    /// Structural check of the whole table without decoding anything,
+    /// O(chunks + records): the chunks lie back to back from the end of the
+    /// tables to the end of the section (so no two chunks share bytes), and
+    /// the entries follow each other in order (record `i + 1` starts where
+    /// record `i` ends, or at the start of the next chunk) inside their chunk.
+    /// Without it, many chunk entries naming the same highly compressed bytes
+    /// (or records alternating between such chunks, defeating the one-chunk
+    /// cache) make `verify()` or an index rebuild decompress gigabytes per
+    /// kilobyte of file.
+    pub fn check_layout(&self) -> DvdResult<()> {
+        let mut next = self.data_start;
+        let mut raw_lens = Vec::with_capacity(self.chunk_count as usize);
+        for ci in 0..self.chunk_count {
+            let c = self.chunk(ci)?;
+            if c.off != next {
+                return Err(DvdError::corrupt(format!(
+                    "fields chunk {ci} does not follow the previous one"
+                )));
+            }
+            next = c.off.saturating_add(c.data.len());
+            raw_lens.push(c.raw_len);
+        }
+        if next != self.section.len() {
+            return Err(DvdError::corrupt(
+                "fields chunks do not fill the fields section",
+            ));
+        }
+        let mut prev: Option<(u32, usize, usize)> = None;
+        for id in 0..self.count {
+            let (ci, off, len) = self.entry(id)?;
+            let follows = match prev {
+                None => ci == 0 && off == 0,
+                Some((pc, po, pl)) => {
+                    (ci == pc && Some(off) == po.checked_add(pl))
+                        || (Some(ci) == pc.checked_add(1) && off == 0)
+                }
+            };
+            if !follows {
+                return Err(DvdError::corrupt(format!(
+                    "match fields of record {id} do not follow the previous record's"
+                )));
+            }
+            let inside = match raw_lens.get(ci as usize) {
+                Some(&raw) => off.checked_add(len).is_some_and(|end| end <= raw),
+                // An empty value naming the chunk after the last one (written
+                // by older versions of the writer): readable as an error for
+                // that record only, like the TypeScript reader does.
+                None => ci == self.chunk_count && len == 0,
+            };
+            if !inside {
+                return Err(DvdError::corrupt(format!(
+                    "match fields of record {id} outside their chunk"
+                )));
+            }
+            prev = Some((ci, off, len));
+        }
+        Ok(())
     }
 
     /// Entry `(chunk, offset, len)` of record `id`.
@@ -211,6 +283,7 @@ impl<'a> FieldsView<'a> {
             return Err(DvdError::corrupt("fields chunk has an implausible length"));
         }
         Ok(Chunk {
+            off,
             stored,
             data,
             raw_len,
@@ -249,6 +322,7 @@ impl<'a> FieldsView<'a> {
     /// Decodes every chunk and checks every entry (for `verify`). Returns the
     /// total raw length of all chunks.
     pub fn check_all(&self) -> DvdResult<u64> {
+        self.check_layout()?;
         let mut raw_lens = Vec::with_capacity(self.chunk_count as usize);
         let mut buf = Vec::new();
         let mut total = 0u64;
@@ -340,5 +414,71 @@ mod tests {
         bytes[0..8].copy_from_slice(&u64::MAX.to_le_bytes());
         let v = FieldsView::new(&bytes, chunks, 2).unwrap();
         assert!(v.get(0, &cache).is_err());
+    }
+
+    /// Encodes a fields section from raw parts: chunk table, entries, data.
+    fn raw_section(chunks: &[(u64, u32, u32)], entries: &[[u32; 3]], data: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for &(off, size, raw) in chunks {
+            v.extend_from_slice(&off.to_le_bytes());
+            v.extend_from_slice(&size.to_le_bytes());
+            v.extend_from_slice(&raw.to_le_bytes());
+        }
+        for e in entries {
+            for x in e {
+                v.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        v.resize(v.len().next_multiple_of(8), 0);
+        v.extend_from_slice(data);
+        v
+    }
+
+    #[test]
+    fn overlapping_chunks_are_refused_without_decoding_them_all() {
+        // One 1 MiB chunk of zeros (~4 KiB compressed) named by 16,384 chunk
+        // entries and as many 12-byte records: verify() decoded 16 GiB, and a
+        // sequential index rebuild (match_fields of every id, alternating
+        // chunks so the one-chunk cache never hits) as much.
+        let raw = vec![0u8; MAX_CHUNK_RAW];
+        let mut enc = BlockEncoder::new();
+        let (size, data) = enc.compress(&raw).unwrap();
+        let (size, data) = (size, data.to_vec());
+        assert_eq!(size & STORED_FLAG, 0);
+        let n = 16_384u32;
+        let head = (n as usize * (CHUNK_ENTRY_LEN + FIELD_ENTRY_LEN)).next_multiple_of(8) as u64;
+        let chunks: Vec<(u64, u32, u32)> = (0..n).map(|_| (head, size, raw.len() as u32)).collect();
+        let entries: Vec<[u32; 3]> = (0..n).map(|i| [i, 0, raw.len() as u32]).collect();
+        let bytes = raw_section(&chunks, &entries, &data);
+        let v = FieldsView::new(&bytes, n, n).unwrap();
+        let t = std::time::Instant::now();
+        assert_eq!(v.check_all().unwrap_err().code, ErrorCode::Corrupt);
+        assert!(
+            t.elapsed().as_secs_f64() < 1.0,
+            "check_all took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(v.check_layout().unwrap_err().code, ErrorCode::Corrupt);
+        assert!(t.elapsed().as_secs_f64() < 1.0);
+    }
+
+    #[test]
+    fn entries_must_follow_each_other() {
+        let values = vec![b"abc".to_vec(), b"defg".to_vec(), b"hi".to_vec()];
+        let (bytes, chunks) = build(&values);
+        let v = FieldsView::new(&bytes, chunks, 3).unwrap();
+        v.check_layout().unwrap();
+        // Record 1 made to re-read record 0's bytes.
+        let mut m = bytes.clone();
+        let at = CHUNK_ENTRY_LEN + FIELD_ENTRY_LEN + 4;
+        m[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
+        let v = FieldsView::new(&m, chunks, 3).unwrap();
+        assert_eq!(v.check_layout().unwrap_err().code, ErrorCode::Corrupt);
+        assert_eq!(v.check_all().unwrap_err().code, ErrorCode::Corrupt);
+        // Chunk data not ending at the section end (trailing bytes).
+        let mut m = bytes.clone();
+        m.extend_from_slice(&[0; 8]);
+        let v = FieldsView::new(&m, chunks, 3).unwrap();
+        assert_eq!(v.check_layout().unwrap_err().code, ErrorCode::Corrupt);
     }
 }

@@ -194,8 +194,23 @@ pub fn decode_record(
 ) -> DvdResult<usize> {
     check_record(region, pos, n_blocks, raw_len)?;
     out.clear();
-    out.resize(raw_len, 0);
-    decode_record_into(region, pos, n_blocks, out)
+    // Grow block by block: a length the blocks cannot really produce fails
+    // at the first bad block instead of allocating (and zeroing) it all.
+    let mut p = pos;
+    let mut left = raw_len;
+    for _ in 0..n_blocks {
+        let (b, next) = read_block(region, p, true)?;
+        let want = left.min(MAX_BLOCK);
+        let start = out.len();
+        out.resize(start + want, 0);
+        let dst = out
+            .get_mut(start..)
+            .ok_or_else(|| DvdError::corrupt("record buffer error"))?;
+        decode_payload(b.stored, b.data, dst)?;
+        left -= want;
+        p = next;
+    }
+    Ok(p)
 }
 
 /// Walks the block headers of a record without decoding: bounds, sizes and
@@ -333,5 +348,33 @@ mod tests {
         assert!(decode_record(&enc[..enc.len() - 3], 0, 1, raw.len(), &mut out).is_err());
         assert!(decode_record(&enc, usize::MAX - 2, 1, raw.len(), &mut out).is_err());
         assert!(decode_record(&[0, 0, 0, 0], 0, 1, 1, &mut out).is_err());
+    }
+
+    #[test]
+    fn lying_length_does_not_allocate_before_decoding() {
+        // 64 blocks of 16 KiB that pass the plausibility walk (and their
+        // checksums) but are not LZ4: the record claims 256 MiB. The Vec path
+        // (verify) used to allocate and zero all of it before decoding block 0.
+        let mut region = Vec::new();
+        let junk = vec![0xFFu8; 16 * 1024];
+        for _ in 0..64 {
+            region.extend_from_slice(&(junk.len() as u32).to_le_bytes());
+            region.extend_from_slice(&junk);
+            region.extend_from_slice(&xxh32(&junk, 0).to_le_bytes());
+        }
+        let claim = 64 * MAX_BLOCK;
+        check_record(&region, 0, 64, claim).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(
+            decode_record(&region, 0, 64, claim, &mut out)
+                .unwrap_err()
+                .code,
+            ErrorCode::Corrupt
+        );
+        assert!(
+            out.capacity() <= 2 * MAX_BLOCK,
+            "allocated {}",
+            out.capacity()
+        );
     }
 }

@@ -213,21 +213,54 @@ impl<'a> TableView<'a> {
     /// Full consistency check (for `verify`): buckets partition the ids,
     /// every id appears once, ascending inside a bucket, every occupied slot is
     /// reachable by probing its hash. Returns the number of occupied slots.
+    ///
+    /// Linear in the table size: probing every slot separately would be
+    /// O(capacity^2) on a full table with long probe chains (a hostile file
+    /// could make `verify()` run for hours).
     pub fn check_all(&self) -> DvdResult<u32> {
+        let cap = self.capacity as usize;
+        let mask = cap - 1;
+        // Hashes of occupied slots must be distinct: probing stops at the
+        // first slot holding a hash, so a second one would be unreachable.
+        let mut hashes = Vec::new();
+        let mut first_empty = None;
+        for i in 0..cap {
+            let (h, _, len) = self.slot(i)?;
+            if len == 0 {
+                first_empty.get_or_insert(i);
+            } else {
+                hashes.push(h);
+            }
+        }
+        hashes.sort_unstable();
+        if hashes.windows(2).any(|w| w.first() == w.get(1)) {
+            return Err(DvdError::corrupt("hash slot not reachable by probing"));
+        }
+        drop(hashes);
+        // A slot `i` holding hash `h` is reachable iff every slot from `h`'s
+        // home slot up to `i` is occupied (a full table is probed entirely).
+        // Walk the table once starting after an empty slot, counting the run
+        // of occupied slots that ends at each slot.
+        let start = first_empty.map_or(0, |e| e + 1);
+        let mut run = 0usize;
         let mut seen = vec![false; self.count as usize];
         let mut total: u64 = 0;
         let mut occupied = 0u32;
         let mut ids = Vec::new();
-        for i in 0..self.capacity as usize {
-            let (h, start, len) = self.slot(i)?;
+        for k in 0..cap {
+            let i = (start + k) & mask;
+            let (h, start_id, len) = self.slot(i)?;
             if len == 0 {
+                run = 0;
                 continue;
             }
+            run += 1;
             occupied += 1;
-            let bytes = self.bucket(start, len)?;
-            if self.probe(h)?.as_ptr() != bytes.as_ptr() {
+            let dist = i.wrapping_sub(h as usize) & mask;
+            if first_empty.is_some() && dist >= run {
                 return Err(DvdError::corrupt("hash slot not reachable by probing"));
             }
+            let bytes = self.bucket(start_id, len)?;
             self.decode_bucket(bytes, &mut ids)?;
             let mut prev: Option<u32> = None;
             for &id in &ids {
@@ -240,9 +273,9 @@ impl<'a> TableView<'a> {
                     _ => return Err(DvdError::corrupt("record id in more than one hash bucket")),
                 }
             }
-            total += len as u64;
+            total += u64::from(len);
         }
-        if total != self.count as u64 {
+        if total != u64::from(self.count) {
             return Err(DvdError::corrupt("hash buckets do not cover every record"));
         }
         Ok(occupied)
@@ -259,6 +292,7 @@ impl<'a> TableView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     fn encode(t: &BuiltTable) -> Vec<u8> {
         let mut v = Vec::new();
@@ -352,5 +386,65 @@ mod tests {
         // Bad id inside a bucket.
         let mut out = Vec::new();
         assert!(v.decode_bucket(&7u32.to_le_bytes(), &mut out).is_err());
+    }
+
+    /// Encodes slots `(hash, start, len)` then ids `0..count`.
+    fn raw_table(slots: &[(u64, u32, u32)], count: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        for &(h, s, l) in slots {
+            v.extend_from_slice(&h.to_le_bytes());
+            v.extend_from_slice(&s.to_le_bytes());
+            v.extend_from_slice(&l.to_le_bytes());
+        }
+        for id in 0..count {
+            v.extend_from_slice(&id.to_le_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn full_table_with_long_probe_chains_is_checked_in_linear_time() {
+        // Every slot occupied, every hash's home is the *next* slot, so probing
+        // for any of them walks the whole table: a per-slot probe in
+        // `check_all` was O(capacity^2) (4 * 10^9 slot reads here).
+        let cap = 1u32 << 16;
+        let mask = u64::from(cap - 1);
+        let slots: Vec<(u64, u32, u32)> = (0..cap)
+            .map(|i| (((u64::from(i) + 1) & mask) | (u64::from(i) << 32), i, 1))
+            .collect();
+        let bytes = raw_table(&slots, cap);
+        let v = TableView::new(&bytes, cap, cap).unwrap();
+        let t = std::time::Instant::now();
+        assert_eq!(v.check_all().unwrap(), cap);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "check_all took {:?}",
+            t.elapsed()
+        );
+        // Each slot is still found by probing.
+        let mut out = Vec::new();
+        v.decode_bucket(v.probe(slots[77].0).unwrap(), &mut out)
+            .unwrap();
+        assert_eq!(out, vec![77]);
+    }
+
+    #[test]
+    fn unreachable_and_duplicate_slots_are_refused() {
+        // Slot 2 holds hash 1 (home 1) but slot 1 is empty: unreachable.
+        let bytes = raw_table(&[(0, 0, 1), (0, 0, 0), (1, 1, 1), (0, 0, 0)], 2);
+        let v = TableView::new(&bytes, 4, 2).unwrap();
+        assert_eq!(v.check_all().unwrap_err().code, ErrorCode::Corrupt);
+        // Same hash in two slots: the second one is shadowed.
+        let bytes = raw_table(&[(4, 0, 1), (4, 1, 1), (0, 0, 0), (0, 0, 0)], 2);
+        let v = TableView::new(&bytes, 4, 2).unwrap();
+        assert_eq!(v.check_all().unwrap_err().code, ErrorCode::Corrupt);
+        // Wrapping chain: hash 3 (home 3) in slot 3, hash 7 (home 3) in slot 0.
+        let bytes = raw_table(&[(7, 0, 1), (0, 0, 0), (0, 0, 0), (3, 1, 1)], 2);
+        let v = TableView::new(&bytes, 4, 2).unwrap();
+        assert_eq!(v.check_all().unwrap(), 2);
+        // Same, but the chain is broken by an empty slot 3.
+        let bytes = raw_table(&[(7, 0, 1), (0, 0, 0), (3, 1, 1), (0, 0, 0)], 2);
+        let v = TableView::new(&bytes, 4, 2).unwrap();
+        assert_eq!(v.check_all().unwrap_err().code, ErrorCode::Corrupt);
     }
 }

@@ -16,7 +16,7 @@ use crate::frame::{
 };
 use crate::index_table::{key_hash, TableView};
 use memmap2::Mmap;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
@@ -89,6 +89,9 @@ pub struct Reader {
     layout: Layout,
     match_on: String,
     fields_cache: RefCell<Option<(u32, Vec<u8>)>>,
+    /// Result of the one-time structural check of the match-fields table,
+    /// done on the first `match_fields` call (not at open, which stays O(1)).
+    fields_layout: OnceCell<DvdResult<()>>,
 }
 
 fn usize_of(v: u64, what: &str) -> DvdResult<usize> {
@@ -276,6 +279,7 @@ impl Reader {
             layout,
             match_on,
             fields_cache: RefCell::new(None),
+            fields_layout: OnceCell::new(),
         })
     }
 
@@ -392,7 +396,11 @@ impl Reader {
                 self.layout.count
             )));
         }
-        self.fields()?.get(id, &self.fields_cache)
+        let fields = self.fields()?;
+        self.fields_layout
+            .get_or_init(|| fields.check_layout())
+            .clone()?;
+        fields.get(id, &self.fields_cache)
     }
 
     /// Full check: every checksum, every block decompresses, records are

@@ -22,8 +22,9 @@ use xxhash_rust::xxh64::Xxh64;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Largest number of records in one file (ids are u32).
-pub const MAX_RECORDS: u64 = u32::MAX as u64;
+/// Largest number of records in one file: ids are u32 and the reader (see
+/// `docs/FORMAT.md`) requires `record_count < 2^32 - 1`.
+pub const MAX_RECORDS: u64 = u32::MAX as u64 - 1;
 
 /// Per-record location in the data frame.
 #[derive(Clone, Copy)]
@@ -410,6 +411,17 @@ mod tests {
         assert_eq!(w.finish().unwrap_err().code, ErrorCode::Io);
         assert!(!temp.exists());
         assert!(target.join("child").exists());
+    }
+
+    #[test]
+    fn record_limit_matches_the_reader() {
+        // `add` accepts ids below MAX_RECORDS, so a file can hold MAX_RECORDS
+        // records; the reader (and FORMAT.md) require record_count < 2^32 - 1.
+        let max_count = MAX_RECORDS;
+        assert!(
+            max_count < u64::from(u32::MAX),
+            "writer could write an unreadable count"
+        );
     }
 
     #[test]
