@@ -1,0 +1,236 @@
+// Binary DVD figures at scale, measured in one run so the ratios compare like with like:
+//   - open time at N = 1,000 and N = 1,000,000 (median of 21 opens each);
+//   - lookup + decode of one recording (DVD.decide, no fetch), median µs at each N;
+//   - replay through fetch at each N against undici's MockAgent answering a fixed 2 KiB body;
+//   - resident memory growth after opening the largest DVD;
+//   - file size against the JSON DVD, for random and for JSON-text bodies (N = 10,000);
+//   - json-to-bin on a JSON DVD larger than V8's maximum string length (with --json-gib).
+//
+//   npm run build && node --expose-gc benchmark/binary-scaling.mjs [--quick] [--json-gib]
+//
+// Workload: 3 hosts × 2 methods × 50 paths, a unique ?id= per request, 2 KiB response bodies.
+// Not part of npm test; absolute times on a shared machine are indicative, the ratios are the point.
+import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MockAgent } from 'undici'
+import { writeBinary } from '../dist/lib/formats/binary.js'
+import { serializeJson } from '../dist/lib/formats/json.js'
+import { DEFAULT_MATCH_ON, DVDLoader } from '../dist/lib/index.js'
+
+const quick = process.argv.includes('--quick')
+const SIZES = quick ? [1_000, 100_000] : [1_000, 100_000, 1_000_000]
+const hosts = ['api.example.com', 'cdn.example.com', 'auth.example.com']
+const methods = ['GET', 'POST']
+const randomBody = randomBytes(2048)
+const jsonBody = Buffer.from(
+  JSON.stringify({
+    items: Array.from({ length: 30 }, (_, i) => ({ id: i, name: `item ${i}`, ok: true })),
+  }).slice(0, 2048),
+)
+
+function request(i) {
+  const host = hosts[i % 3]
+  const method = methods[Math.floor(i / 3) % 2]
+  const path = `/v1/items/${Math.floor(i / 6) % 50}`
+  return { method, url: `https://${host}${path}?id=${i}`, headers: [['accept', 'application/json']] }
+}
+
+function recording(i, body) {
+  // Vary the first bytes so bodies are not all identical.
+  const b = Buffer.from(body)
+  b.writeUInt32LE(i, 0)
+  return {
+    request: request(i),
+    outcome: { status: 200, headers: [['content-type', 'application/json']], body: b },
+  }
+}
+
+function* recordings(n, body) {
+  for (let i = 0; i < n; i++) yield { kind: 'recording', recording: recording(i, body) }
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+const mb = (bytes) => (bytes / 1e6).toFixed(1)
+
+const dir = mkdtempSync(join(tmpdir(), 'dvd-rw-binary-bench-'))
+const files = new Map()
+try {
+  for (const n of SIZES) {
+    const file = join(dir, `n${n}.dvd.lz4`)
+    const t0 = performance.now()
+    writeBinary(file, recordings(n, randomBody), DEFAULT_MATCH_ON)
+    files.set(n, file)
+    console.log(
+      `built N=${n.toLocaleString('en')}: ${mb(statSync(file).size)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    )
+  }
+
+  // Open time.
+  const open = new Map()
+  for (const n of SIZES) {
+    const times = []
+    for (let i = 0; i < 21; i++) {
+      const t0 = performance.now()
+      const dvd = await DVDLoader.open(files.get(n), { recordMode: 'none' })
+      times.push(performance.now() - t0)
+      dvd.dvd.base.close()
+    }
+    open.set(n, median(times))
+  }
+
+  // Lookup + decode.
+  const lookup = new Map()
+  for (const n of SIZES) {
+    const dvd = await DVDLoader.open(files.get(n), { recordMode: 'none', allowPlaybackRepeats: true })
+    let x = 7
+    const ids = Array.from({ length: 20_000 }, () => {
+      x = (x * 1103515245 + 12345) & 0x7fffffff
+      return x % n
+    })
+    const requests = ids.map(request)
+    const rounds = []
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now()
+      for (const req of requests) {
+        const d = dvd.dvd.decide(req)
+        if (d.kind !== 'replay') throw new Error('lookup failed')
+      }
+      rounds.push(((performance.now() - t0) * 1000) / requests.length)
+    }
+    lookup.set(n, median(rounds))
+  }
+
+  // Replay through fetch, against MockAgent's floor (the cost of fetch itself).
+  const REQUESTS = quick ? 2_000 : 5_000
+  const mock = new MockAgent()
+  mock.disableNetConnect()
+  for (const host of hosts) {
+    mock
+      .get(`https://${host}`)
+      .intercept({ path: () => true, method: () => true })
+      .reply(200, randomBody, { headers: { 'content-type': 'application/json' } })
+      .persist()
+  }
+  async function perRequest(dispatcher, n) {
+    let x = 99
+    const rounds = []
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now()
+      for (let i = 0; i < REQUESTS; i++) {
+        x = (x * 1103515245 + 12345) & 0x7fffffff
+        const req = request(x % n)
+        const res = await fetch(req.url, { method: req.method, headers: req.headers, dispatcher })
+        const body = await res.arrayBuffer()
+        if (body.byteLength !== 2048) throw new Error(`wrong body length ${body.byteLength}`)
+      }
+      rounds.push(((performance.now() - t0) * 1000) / REQUESTS)
+    }
+    return median(rounds)
+  }
+  const floor = await perRequest(mock, 1_000)
+  const viaFetch = new Map()
+  for (const n of SIZES) {
+    const dvd = await DVDLoader.open(files.get(n), { recordMode: 'none', allowPlaybackRepeats: true })
+    viaFetch.set(n, await perRequest(dvd.dispatcher, n))
+  }
+
+  // Resident memory after opening the largest DVD.
+  const largest = SIZES.at(-1)
+  globalThis.gc?.()
+  const before = process.memoryUsage().rss
+  const big = await DVDLoader.open(files.get(largest), { recordMode: 'none' })
+  big.dvd.decide(request(12345 % largest))
+  globalThis.gc?.()
+  const rssGrowth = process.memoryUsage().rss - before
+
+  // Sizes against JSON.
+  const sizes = []
+  for (const [kind, body] of [
+    ['random bytes', randomBody],
+    ['JSON text', jsonBody],
+  ]) {
+    const n = 10_000
+    const bin = join(dir, `size-${kind.replace(' ', '-')}.dvd.lz4`)
+    const json = join(dir, `size-${kind.replace(' ', '-')}.dvd.json`)
+    writeBinary(bin, recordings(n, body), DEFAULT_MATCH_ON)
+    const fd = openSync(json, 'w')
+    for (const chunk of serializeJson(
+      (function* () {
+        for (let i = 0; i < n; i++) yield recording(i, body)
+      })(),
+    ))
+      writeSync(fd, chunk)
+    closeSync(fd)
+    sizes.push({ kind, ratio: statSync(bin).size / statSync(json).size })
+  }
+
+  const s = SIZES[0]
+  console.log('')
+  console.log('| figure | value | bar |')
+  console.log('|---|---|---|')
+  for (const n of SIZES) console.log(`| open, N=${n.toLocaleString('en')} | ${open.get(n).toFixed(2)} ms | |`)
+  console.log(
+    `| open ratio ${largest.toLocaleString('en')} / ${s.toLocaleString('en')} | ${(open.get(largest) / open.get(s)).toFixed(2)} | < 3 |`,
+  )
+  for (const n of SIZES)
+    console.log(`| lookup + decode, N=${n.toLocaleString('en')} | ${lookup.get(n).toFixed(2)} µs | |`)
+  console.log(
+    `| lookup ratio ${largest.toLocaleString('en')} / ${s.toLocaleString('en')} | ${(lookup.get(largest) / lookup.get(s)).toFixed(2)} | < 1.5 |`,
+  )
+  console.log(`| fetch + MockAgent (floor) | ${floor.toFixed(1)} µs/request | |`)
+  for (const n of SIZES) {
+    console.log(
+      `| fetch + DVD, N=${n.toLocaleString('en')} | ${viaFetch.get(n).toFixed(1)} µs/request (${(viaFetch.get(n) / floor).toFixed(2)}× floor) | < 1.1× |`,
+    )
+  }
+  console.log(`| RSS growth after open, N=${largest.toLocaleString('en')} | ${mb(rssGrowth)} MB | < 30 MB |`)
+  for (const { kind, ratio } of sizes)
+    console.log(
+      `| size vs JSON, ${kind} | ${ratio.toFixed(2)}× | ${kind === 'JSON text' ? '≤ 0.3×' : '≤ 0.8×'} |`,
+    )
+
+  if (process.argv.includes('--json-gib')) {
+    // A JSON DVD over 1 GiB (beyond V8's maximum string length), converted in a child process so
+    // its peak RSS is its own.
+    const n = 420_000
+    const json = join(dir, 'big.dvd.json')
+    const fd = openSync(json, 'w')
+    let pending = ''
+    for (const chunk of serializeJson(
+      (function* () {
+        for (let i = 0; i < n; i++) yield recording(i, randomBody)
+      })(),
+    )) {
+      pending += chunk
+      if (pending.length > 1 << 22) {
+        writeSync(fd, pending)
+        pending = ''
+      }
+    }
+    writeSync(fd, pending)
+    closeSync(fd)
+    const bytes = statSync(json).size
+    const cli = new URL('../dist/lib/cli.js', import.meta.url).href
+    const script = `
+      import { run } from ${JSON.stringify(cli)}
+      const t0 = performance.now()
+      const code = await run(['json-to-bin', ${JSON.stringify(json)}, ${JSON.stringify(join(dir, 'big.dvd.lz4'))}], { stdout() {}, stderr: (s) => process.stderr.write(s) })
+      console.log(JSON.stringify({ code, seconds: (performance.now() - t0) / 1000, maxRssKb: process.resourceUsage().maxRSS }))
+    `
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })
+    const result = JSON.parse(child.stdout.trim().split('\n').at(-1))
+    if (result.code !== 0) throw new Error(`json-to-bin failed: ${child.stderr}`)
+    const seconds = result.seconds
+    console.log(
+      `| json-to-bin peak RSS, ${mb(bytes)} MB JSON | ${(result.maxRssKb / 1024).toFixed(0)} MiB | < 500 MB |`,
+    )
+    console.log(
+      `| json-to-bin, ${mb(bytes)} MB JSON | ${(bytes / 1e6 / seconds).toFixed(0)} MB/s | ≥ 100 MB/s |`,
+    )
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
