@@ -2,7 +2,7 @@
  * The main job, end to end: start a local API on 127.0.0.1, record a few calls into a DVD, stop the
  * server, replay the same calls offline from the DVD, and print what happened.
  *
- *   npm start            (writes examples/out/example.dvd.json)
+ *   npm start            (writes examples/out/example.dvd.lz4, a binary DVD)
  */
 import { once } from 'node:events'
 import { rm } from 'node:fs/promises'
@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib'
 import { DVDLoader, UnmatchedRequestError } from '../lib/index.js'
 
 const outDir = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'examples', 'out')
-const file = join(outDir, 'example.dvd.json')
+const file = join(outDir, 'example.dvd.lz4')
 
 async function startApi() {
   let calls = 0

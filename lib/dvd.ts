@@ -26,8 +26,11 @@ import type { RecordMode } from './options.js'
 export interface RecordingStore {
   /** Number of recordings. */
   readonly count: number
-  /** Ids of the recordings whose key equals `key`, in recording order. */
-  lookup(key: string): readonly number[]
+  /**
+   * Ids of the recordings whose key equals `key`, in recording order. `request` is the request
+   * the key was computed from, which a store may use to confirm candidates cheaply.
+   */
+  lookup(key: string, request?: DVDRequest): readonly number[]
   /** The recording with this id. */
   get(id: number): Recording
 }
@@ -220,9 +223,9 @@ export class DVD {
     return id
   }
 
-  #candidates(key: string): number[] {
+  #candidates(key: string, request?: DVDRequest): number[] {
     const added = this.#added.lookup(key)
-    const base = this.#base.lookup(key)
+    const base = this.#base.lookup(key, request)
     if (added.length === 0) return base as number[]
     return [...base, ...added.map((id) => id + this.#base.count)]
   }
@@ -233,7 +236,7 @@ export class DVD {
 
   #find(key: string, incoming: DVDRequest): Decision | undefined {
     let fallback: { id: number; recording: Recording } | undefined
-    for (const id of this.#candidates(key)) {
+    for (const id of this.#candidates(key, incoming)) {
       const recording = this.get(id)
       if (!this.#passesExtra(recording.request, incoming)) continue
       const plays = this.#plays.get(id) ?? 0

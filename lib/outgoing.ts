@@ -121,6 +121,10 @@ export async function readRequestBody(body: unknown): Promise<ReadBody> {
 
 /** The absolute URL of a dispatch: `origin` + `path` (never resolving `//x` paths as hosts). */
 export function requestUrl(origin: string | URL, path: string): string {
+  // fetch hands over `url.origin`, already normalized: join it without parsing twice.
+  if (typeof origin === 'string' && /^https?:\/\/[a-z0-9.:[\]-]+$/.test(origin) && /^\/(?!\/)/.test(path)) {
+    return origin + path
+  }
   const base = typeof origin === 'string' ? new URL(origin).origin : origin.origin
   return new URL(`${base}${path.startsWith('/') ? path : `/${path}`}`).href
 }

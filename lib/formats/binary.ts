@@ -163,6 +163,23 @@ function keyFromFields(bytes: Buffer, matchOn: readonly MatcherName[], file: str
   return JSON.stringify(matchOn.map((name) => fields[name]))
 }
 
+/**
+ * True when two requests have the same method, URL, headers and body: then every matcher gives
+ * them the same key, and the costlier key comparison can be skipped.
+ */
+function sameKeyInputs(a: DVDRequest, b: DVDRequest): boolean {
+  if (a.method !== b.method || a.url !== b.url || a.headers.length !== b.headers.length) return false
+  for (let i = 0; i < a.headers.length; i++) {
+    const x = a.headers[i]!
+    const y = b.headers[i]!
+    if (x[0] !== y[0] || x[1] !== y[1]) return false
+  }
+  const ab = a.body ?? null
+  const bb = b.body ?? null
+  if (!ab || ab.length === 0 || !bb || bb.length === 0) return (ab?.length ?? 0) === (bb?.length ?? 0)
+  return Buffer.from(ab.buffer, ab.byteOffset, ab.byteLength).equals(bb)
+}
+
 /** Closes a reader once the store holding it is garbage-collected. */
 const readers = new FinalizationRegistry<BinaryReader>((reader) => {
   try {
@@ -183,6 +200,7 @@ export class BinaryStore implements RecordingStore {
   /** In-memory index, built only when the file's index was made for another `matchOn`. */
   readonly #rebuilt: Map<string, number[]> | undefined
   readonly #decoded = new Map<number, Recording>()
+  readonly #count: number
 
   constructor(
     reader: BinaryReader,
@@ -193,6 +211,7 @@ export class BinaryStore implements RecordingStore {
     this.reader = reader
     this.file = file
     this.#matchOn = matchOn
+    this.#count = reader.count
     readers.register(this, reader, this)
     if (reader.matchOn !== matchOn.join(',')) {
       warn(
@@ -204,17 +223,23 @@ export class BinaryStore implements RecordingStore {
   }
 
   get count(): number {
-    return this.reader.count
+    return this.#count
   }
 
-  lookup(key: string): readonly number[] {
+  lookup(key: string, request?: DVDRequest): readonly number[] {
     if (this.#rebuilt) return this.#rebuilt.get(key) ?? []
     const ids = this.#call(() => this.reader.lookup(Buffer.from(key)))
     if (ids.length === 0) return []
     // The file's index is keyed by a 64-bit hash: keep only candidates whose own key is equal.
     const matching: number[] = []
     for (const id of ids) {
-      if (requestKey(new ParsedRequest(this.get(id).request), this.#matchOn) === key) matching.push(id)
+      const recorded = this.get(id).request
+      if (
+        (request && sameKeyInputs(recorded, request)) ||
+        requestKey(new ParsedRequest(recorded), this.#matchOn) === key
+      ) {
+        matching.push(id)
+      }
     }
     return matching
   }

@@ -1,6 +1,6 @@
 /**
  * Where the Python side of the interop tests lives: the repository root, the fixtures recorded by
- * Python dvd-rw (in `shared/`, a sibling of the checkout), and the venv made by
+ * Python dvd-rw (copied into `test/fixtures/python-dvd-rw`), and the venv made by
  * `scripts/python-venv.sh`, with a runner for small Python scripts.
  */
 import { spawn } from 'node:child_process'
@@ -26,15 +26,15 @@ export function repoRoot(): string {
 }
 
 /**
- * The DVDs recorded by Python dvd-rw: `<repo>/../shared/fixtures/python-dvd-rw`. Throws (so the
+ * The DVDs recorded by Python dvd-rw: `<repo>/test/fixtures/python-dvd-rw`. Throws (so the
  * test fails, it does not skip) when the directory is missing.
  */
 export function pythonFixturesDir(): string {
-  const dir = resolve(repoRoot(), '..', 'shared', 'fixtures', 'python-dvd-rw')
+  const dir = resolve(repoRoot(), 'test', 'fixtures', 'python-dvd-rw')
   if (!existsSync(join(dir, 'dvd-rw-0.1.6.dvd.json'))) {
     throw new Error(
       `The Python dvd-rw fixtures are missing: expected ${dir}/dvd-rw-0.1.6.dvd.json. ` +
-        'They live in shared/fixtures/python-dvd-rw, next to the checkout (shared/ must be a sibling of the repository).',
+        'They are part of the repository (test/fixtures/python-dvd-rw); restore them from version control.',
     )
   }
   return dir
