@@ -427,13 +427,26 @@ function reseal(buf: Buffer, base: ReturnType<typeof layoutOf>): void {
   if (buf.length >= 215) buf[214] = (xxh32(buf.subarray(204, 214)) >>> 8) & 0xff
   for (const d of base.descs) {
     if (d + 192 > buf.length) continue
+    // Piece checksums (one XXH64 per 4 KiB) of the record, hash and fields sections go to the
+    // checksum directory at `dir_off`; each section's descriptor checksum covers its list there.
+    let dirAt = v.getBigUint64(d + 176, true)
     for (let i = 0; i < 4; i++) {
       const at = d + 80 + i * 24
       const off = v.getBigUint64(at, true)
       const len = v.getBigUint64(at + 8, true)
-      if (off + len <= BigInt(buf.length)) {
-        v.setBigUint64(at + 16, xxh64(buf.subarray(Number(off), Number(off + len))), true)
+      if (off + len > BigInt(buf.length)) continue
+      const sec = buf.subarray(Number(off), Number(off + len))
+      if (i === 3) {
+        v.setBigUint64(at + 16, xxh64(sec), true)
+        continue
       }
+      const list = Buffer.alloc(Math.ceil(sec.length / 4096) * 8)
+      for (let p = 0; p < sec.length; p += 4096) {
+        list.writeBigUInt64LE(xxh64(sec.subarray(p, p + 4096)), (p / 4096) * 8)
+      }
+      if (dirAt + BigInt(list.length) <= BigInt(buf.length)) list.copy(buf, Number(dirAt))
+      dirAt += BigInt(list.length)
+      v.setBigUint64(at + 16, xxh64(list), true)
     }
     v.setBigUint64(d + 184, xxh64(buf.subarray(d, d + 184)), true)
   }
@@ -825,4 +838,53 @@ test('with the TypeScript LZ4 decoder (DVD_RW_LZ4=ts) the fallback still matches
   })
   t.is(lz4Backend(), 'lz4-napi')
   t.deepEqual(diffs.slice(0, 20), [])
+})
+
+// ------------------------------------------------------------------ lazily verified index pieces
+
+test('a corrupted 4 KiB piece of the record, hash or fields table is found on first use, not at open', (t) => {
+  const n = 3000
+  const list: Entry[] = Array.from({ length: n }, (_, i) => ({
+    record: Buffer.from(`record ${i}`),
+    key: Buffer.from(`GET /${i % 7}`),
+    fields: Buffer.from(`method=GET,path=/${i % 7},i=${i}`),
+  }))
+  const file = join(dir, 'pieces.dvd.lz4')
+  writeDvd(file, 'method,path', list)
+  const bytes = readFileSync(file)
+  const sec = (i: number) => ({
+    off: Number(bytes.readBigUInt64LE(8 + 80 + i * 24)),
+    len: Number(bytes.readBigUInt64LE(8 + 88 + i * 24)),
+  })
+  const [rec, hash, fields] = [sec(0), sec(1), sec(2)]
+  const capacity = bytes.readUInt32LE(8 + 72)
+  // The slot of key `GET /0`.
+  const key = Buffer.from('GET /0')
+  const h = native.xxh64Key(key)
+  let slot = Number(h & BigInt(capacity - 1))
+  while (bytes.readBigUInt64LE(hash.off + slot * 16) !== h) slot = (slot + 1) % capacity
+  const cases: [string, number, string, (r: Reader) => unknown, (r: Reader) => unknown][] = [
+    ['record table', rec.off + 2000 * 16 + 3, `record table chunk ${Math.floor((2000 * 16) / 4096)}`,
+      (r) => r.record(2000), (r) => r.record(0)],
+    ['hash table', hash.off + slot * 16 + 2, `hash table chunk ${Math.floor((slot * 16) / 4096)}`,
+      (r) => r.lookup(key), (r) => r.record(5)],
+    ['fields table', fields.off + fields.len - 1, `fields table chunk ${Math.floor((fields.len - 1) / 4096)}`,
+      (r) => r.matchFields(n - 1), (r) => r.matchFields(0)],
+  ]
+  for (const [name, at, message, touch, other] of cases) {
+    const buf = Buffer.from(bytes)
+    buf[at] = buf[at]! ^ 0x40
+    const mutated = hostile('pieces.dvd.lz4', buf)
+    t.deepEqual(compareOn(mutated, [key, Buffer.from('GET /3')], 50), [], name)
+    for (const open of [() => native.NativeDvdReader.open(mutated), () => FallbackDvdReader.open(mutated)]) {
+      const r = open() // opens: the piece is not read yet
+      t.true('ok' in attempt('reader', () => other(r)), name)
+      const err = t.throws(() => touch(r), undefined, name)
+      t.is((err as Error & { code?: string }).code, 'DVD_ERR_CHECKSUM', name)
+      t.is(err.message, `DVD_ERR_CHECKSUM: index checksum mismatch (${message})`, name)
+      const v = t.throws(() => r.verify(), undefined, name)
+      t.is(v.message, `DVD_ERR_CHECKSUM: index checksum mismatch (${message})`, name)
+      r.close()
+    }
+  }
 })

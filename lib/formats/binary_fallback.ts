@@ -5,7 +5,9 @@
  * the same way on every platform.
  *
  * Instead of a memory mapping it keeps a file descriptor and reads with positional reads: the
- * header, footer and index at open (the index is checksummed then anyway), record blocks on demand.
+ * header, footer, meta section and checksum directory at open (O(1) in the number of records apart
+ * from the directory, 8 bytes per 4 KiB of index), the 4 KiB pieces of the index sections it needs
+ * (each checksummed the first time) and record blocks on demand.
  * A descriptor, like a mapping, keeps reading the old inode when the file is replaced by rename.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
@@ -78,6 +80,13 @@ const MAX_BLOCK = 4 << 20
 const STORED_FLAG = 0x8000_0000
 const MAX_CHUNK_RAW = 1 << 20
 const U32_MAX = 0xffff_ffff
+/** Checksum piece of the record, hash and fields sections (format.rs `CHECK_CHUNK`). */
+const CHECK_CHUNK = 4096
+const DIR_ENTRY_LEN = 8
+/** Verified pieces kept in memory per section (256 KiB); the cache is emptied when full. */
+const PIECE_CACHE = 64
+/** An index of at most this many pieces is verified whole at open (reader.rs `EAGER_PIECES`). */
+const EAGER_PIECES = 16
 
 const OFF_KIND = 5
 const OFF_MAJOR = 6
@@ -112,6 +121,7 @@ interface Descriptor {
   hashCapacity: number
   fieldsChunkCount: number
   sections: [Section, Section, Section, Section]
+  dirOff: bigint
 }
 
 /** Descriptor equality ignoring `kind` (format.rs `same_file`); `reserved` is not compared there either. */
@@ -130,6 +140,7 @@ function sameFile(a: Descriptor, b: Descriptor): boolean {
     'indexLen',
     'hashCapacity',
     'fieldsChunkCount',
+    'dirOff',
   ] as const
   return (
     keys.every(scalar) &&
@@ -202,6 +213,7 @@ function decodeFrame(buf: Uint8Array, expectedMagic: number, kind: number, what:
     hashCapacity: pv.getUint32(72, true),
     fieldsChunkCount: pv.getUint32(76, true),
     sections: [section(0), section(1), section(2), section(3)],
+    dirOff: u64(176),
   }
   if (d.kind !== kind) throw corrupt(`${what}: wrong descriptor kind`)
   return d
@@ -213,20 +225,101 @@ interface Layout {
   /** Block area of the data frame: after the frame header, before the end mark. */
   blocksStart: number
   blocksEnd: number
-  /** The index sections, from the record table's start to the end of `meta` (read at open). */
-  index: Uint8Array
-  indexView: DataView
-  /** Section offsets relative to `index`. */
-  records: number
-  hash: number
-  hashLen: number
-  fields: number
-  fieldsLen: number
+  records: Sec
+  hash: Sec
+  fields: Sec
   capacity: number
   chunks: number
   /** Start of the chunk data, relative to the fields section. */
   fieldsDataStart: number
   matchOn: string
+}
+
+/** Little-endian reads at section-relative offsets (of a lazily verified section or a buffer). */
+interface Bytes {
+  bytes(at: number, n: number): Uint8Array
+}
+
+const u32Of = (b: Bytes, at: number): number => view(b.bytes(at, 4)).getUint32(0, true)
+const u64Of = (b: Bytes, at: number): bigint => view(b.bytes(at, 8)).getBigUint64(0, true)
+
+/** A buffer read (and verified) whole: for the full-table checks of `verify`. */
+class Whole implements Bytes {
+  constructor(readonly b: Uint8Array) {}
+  bytes(at: number, n: number): Uint8Array {
+    return this.b.subarray(at, at + n)
+  }
+}
+
+/**
+ * One checksummed index section (record, hash or fields table), read with positional reads. Every
+ * range is verified against the checksum directory, 4 KiB piece by piece, the first time it is read
+ * (reader.rs `ensure`, same order and messages); a few verified pieces stay cached.
+ */
+class Sec implements Bytes {
+  readonly #verified: Uint8Array
+  readonly #cache = new Map<number, Uint8Array>()
+
+  constructor(
+    readonly file: FileBytes,
+    readonly name: string,
+    /** Absolute file offset and length. */
+    readonly off: number,
+    readonly len: number,
+    /** This section's part of the checksum directory (checked at open). */
+    readonly dir: Uint8Array,
+  ) {
+    this.#verified = new Uint8Array(Math.ceil(len / CHECK_CHUNK))
+  }
+
+  /** Number of checksum pieces. */
+  get pieces(): number {
+    return this.#verified.length
+  }
+
+  /** Bytes `[at, at + n)` of the section, their pieces verified. */
+  bytes(at: number, n: number): Uint8Array {
+    if (n <= 0) return new Uint8Array(0)
+    if (at + n > this.len) throw corrupt(`${this.name}: read outside the section`)
+    const c0 = Math.floor(at / CHECK_CHUNK)
+    const c1 = Math.floor((at + n - 1) / CHECK_CHUNK)
+    if (c0 === c1) {
+      let piece = this.#cache.get(c0)
+      if (piece === undefined) {
+        piece = this.#span(c0, c0)
+        if (this.#cache.size >= PIECE_CACHE) this.#cache.clear()
+        this.#cache.set(c0, piece)
+      }
+      const rel = at - c0 * CHECK_CHUNK
+      return piece.subarray(rel, rel + n)
+    }
+    const span = this.#span(c0, c1)
+    const rel = at - c0 * CHECK_CHUNK
+    return span.subarray(rel, rel + n)
+  }
+
+  /** Reads pieces `c0..=c1` and verifies those not verified yet, in order. */
+  #span(c0: number, c1: number): Uint8Array {
+    const start = c0 * CHECK_CHUNK
+    const end = Math.min((c1 + 1) * CHECK_CHUNK, this.len)
+    const b = this.file.read(this.off + start, end - start)
+    const dv = view(this.dir)
+    for (let c = c0; c <= c1; c++) {
+      if (this.#verified[c] === 1) continue
+      const rel = (c - c0) * CHECK_CHUNK
+      const piece = b.subarray(rel, Math.min(rel + CHECK_CHUNK, b.length))
+      if (xxh64(piece) !== dv.getBigUint64(c * DIR_ENTRY_LEN, true)) {
+        throw dvdError('DVD_ERR_CHECKSUM', `index checksum mismatch (${this.name} chunk ${c})`)
+      }
+      this.#verified[c] = 1
+    }
+    return b
+  }
+
+  /** The whole section, verified (for `verify`). */
+  whole(): Whole {
+    return new Whole(this.bytes(0, this.len))
+  }
 }
 
 /** Positional reads of one open file; never outside `[0, size)`. */
@@ -339,14 +432,25 @@ function validate(file: FileBytes): { desc: Descriptor; layout: Layout } {
   }
   if (meta.len > MAX_MATCH_ON_LEN) throw corrupt('match_on string too long')
 
-  // One read for all four sections (ordered and inside the index frame, so inside the file).
-  const base = Number(rec.off)
-  const index = file.read(base, Number(meta.off + meta.len) - base)
-  const rel = (s: Section) => index.subarray(Number(s.off) - base, Number(s.off + s.len) - base)
-  const names = ['record table', 'hash table', 'fields table', 'meta'] as const
-  d.sections.forEach((s, i) => {
-    if (xxh64(rel(s)) !== s.xxh64) throw dvdError('DVD_ERR_CHECKSUM', `index checksum mismatch (${names[i]})`)
-  })
+  const metaBytes = file.read(Number(meta.off), Number(meta.len))
+  if (xxh64(metaBytes) !== meta.xxh64) throw dvdError('DVD_ERR_CHECKSUM', 'index checksum mismatch (meta)')
+  // Checksum directory: after meta, its length given by the sections' (one XXH64 per 4 KiB).
+  const pieces = (len: bigint) => (len + BigInt(CHECK_CHUNK) - 1n) / BigInt(CHECK_CHUNK)
+  const dirLen = (pieces(rec.len) + pieces(hash.len) + pieces(fields.len)) * BigInt(DIR_ENTRY_LEN)
+  sectionRange({ off: d.dirOff, len: dirLen, xxh64: 0n }, meta.off + meta.len, hi, 'checksum directory')
+  const dir = file.read(Number(d.dirOff), Number(dirLen))
+  const names = ['record table', 'hash table', 'fields table'] as const
+  const secs: Sec[] = []
+  let dirAt = 0
+  for (const [i, s] of [rec, hash, fields].entries()) {
+    const n = Number(pieces(s.len)) * DIR_ENTRY_LEN
+    const list = dir.subarray(dirAt, dirAt + n)
+    if (xxh64(list) !== s.xxh64) {
+      throw dvdError('DVD_ERR_CHECKSUM', `index checksum mismatch (${names[i]!} checksums)`)
+    }
+    secs.push(new Sec(file, names[i]!, Number(s.off), Number(s.len), list))
+    dirAt += n
+  }
 
   // Structural checks of the tables (index_table.rs `TableView::new`, fields.rs `FieldsView::new`).
   const capacity = d.hashCapacity
@@ -362,7 +466,7 @@ function validate(file: FileBytes): { desc: Descriptor; layout: Layout } {
   let matchOn: string
   try {
     // ignoreBOM: a leading U+FEFF is part of the string, as in Rust.
-    matchOn = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(rel(meta))
+    matchOn = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(metaBytes)
   } catch {
     throw corrupt('match_on is not UTF-8')
   }
@@ -372,13 +476,9 @@ function validate(file: FileBytes): { desc: Descriptor; layout: Layout } {
       count,
       blocksStart: dataOff + FRAME_HEADER_LEN,
       blocksEnd: indexOff - FRAME_TRAILER_LEN,
-      index,
-      indexView: view(index),
-      records: Number(rec.off) - base,
-      hash: Number(hash.off) - base,
-      hashLen: Number(hash.len),
-      fields: Number(fields.off) - base,
-      fieldsLen: Number(fields.len),
+      records: secs[0]!,
+      hash: secs[1]!,
+      fields: secs[2]!,
       capacity,
       chunks,
       fieldsDataStart,
@@ -501,6 +601,11 @@ export class FallbackDvdReader {
       if (size === 0) throw dvdError('DVD_ERR_NOT_DVD', `file is empty: ${path}`)
       const file = new FileBytes(fd, size)
       const { desc, layout } = validate(file)
+      // A small index (at most 16 pieces, 64 KiB) is verified whole at open, as reader.rs does.
+      const L = layout
+      if (L.records.pieces + L.hash.pieces + L.fields.pieces <= EAGER_PIECES) {
+        for (const sec of [L.records, L.hash, L.fields]) sec.bytes(0, sec.len)
+      }
       const reader = new FallbackDvdReader(file, desc, layout)
       fdRegistry.register(reader, fd, reader)
       return reader
@@ -551,7 +656,7 @@ export class FallbackDvdReader {
       const L = this.#layout
       const found = probe(L, this.#hashOut[0]!, this.#hashOut[1]!)
       if (found === undefined) return new Uint32Array(0)
-      return decodeBucket(L, found.start, found.len)
+      return decodeBucket(L, L.hash, found.start, found.len)
     } catch (e) {
       throw asDvdError(e)
     }
@@ -584,26 +689,28 @@ export class FallbackDvdReader {
     if (n >= L.count) throw dvdError('DVD_ERR_RANGE', `record id ${n} out of range (count ${L.count})`)
     if (this.#fieldsLayout === undefined) {
       try {
-        checkFieldsLayout(L)
+        checkFieldsLayout(L, new Whole(L.fields.bytes(0, L.fieldsDataStart)))
         this.#fieldsLayout = null
       } catch (e) {
         this.#fieldsLayout = asDvdError(e)
       }
     }
     if (this.#fieldsLayout !== null) throw this.#fieldsLayout
-    const at = L.fields + (L.chunks * CHUNK_ENTRY_LEN + n * FIELD_ENTRY_LEN)
-    const ci = L.indexView.getUint32(at, true)
-    const off = L.indexView.getUint32(at + 4, true)
-    const len = L.indexView.getUint32(at + 8, true)
-    const chunk = locateChunk(L, ci)
+    const e = view(L.fields.bytes(L.chunks * CHUNK_ENTRY_LEN + n * FIELD_ENTRY_LEN, FIELD_ENTRY_LEN))
+    const ci = e.getUint32(0, true)
+    const off = e.getUint32(4, true)
+    const len = e.getUint32(8, true)
+    const chunk = locateChunk(L, L.fields, ci)
     const slice = (raw: Uint8Array): Buffer => {
       if (off + len > raw.length) throw corrupt('match fields outside their chunk')
       return Buffer.from(raw.subarray(off, off + len))
     }
-    if (chunk.stored) return slice(chunk.data)
-    if (this.#chunkCache?.ci === ci) return slice(this.#chunkCache.raw)
+    // A cached chunk was verified when it was read: reading its data again would only re-read it.
+    if (!chunk.stored && this.#chunkCache?.ci === ci) return slice(this.#chunkCache.raw)
+    const data = L.fields.bytes(chunk.off, chunk.size)
+    if (chunk.stored) return slice(data)
     this.#chunkCache = undefined
-    const raw = decodeBlock(chunk.data, chunk.rawLen)
+    const raw = decodeBlock(data, chunk.rawLen)
     this.#chunkCache = { ci, raw }
     return slice(raw)
   }
@@ -667,15 +774,14 @@ function toId(id: number): number {
 
 /** Linear probing for the hash `(hi, lo)` (index_table.rs `probe`); at most `capacity` steps. */
 function probe(L: Layout, lo: number, hi: number): { start: number; len: number } | undefined {
-  const v = L.indexView
   const mask = L.capacity - 1
   let i = lo & mask
   for (let step = 0; step < L.capacity; step++) {
-    const at = L.hash + i * SLOT_LEN
-    const len = v.getUint32(at + 12, true)
+    const v = view(L.hash.bytes(i * SLOT_LEN, SLOT_LEN))
+    const len = v.getUint32(12, true)
     if (len === 0) return undefined
-    if (v.getUint32(at, true) === lo && v.getUint32(at + 4, true) === hi) {
-      const start = v.getUint32(at + 8, true)
+    if (v.getUint32(0, true) === lo && v.getUint32(4, true) === hi) {
+      const start = v.getUint32(8, true)
       checkBucket(L, start, len)
       return { start, len }
     }
@@ -691,50 +797,57 @@ function checkBucket(L: Layout, start: number, len: number): void {
 }
 
 /** The ids of a bucket, each checked to be a record id (index_table.rs `decode_bucket`). */
-function decodeBucket(L: Layout, start: number, len: number): Uint32Array {
+function decodeBucket(L: Layout, table: Bytes, start: number, len: number): Uint32Array {
   const out = new Uint32Array(len)
-  const at = L.hash + L.capacity * SLOT_LEN + start * BUCKET_ID_LEN
+  const v = view(table.bytes(L.capacity * SLOT_LEN + start * BUCKET_ID_LEN, len * BUCKET_ID_LEN))
   for (let k = 0; k < len; k++) {
-    const id = L.indexView.getUint32(at + k * BUCKET_ID_LEN, true)
+    const id = v.getUint32(k * BUCKET_ID_LEN, true)
     if (id >= L.count) throw corrupt(`hash bucket holds invalid record id ${id}`)
     out[k] = id
   }
   return out
 }
 
+/** Occupied slots; 0 when the slots fail their checksums (reader.rs `stats`). */
 function occupied(L: Layout): number {
+  let v: DataView
+  try {
+    v = view(L.hash.bytes(0, L.capacity * SLOT_LEN))
+  } catch {
+    return 0
+  }
   let n = 0
-  for (let i = 0; i < L.capacity; i++) if (L.indexView.getUint32(L.hash + i * SLOT_LEN + 12, true) !== 0) n++
+  for (let i = 0; i < L.capacity; i++) if (v.getUint32(i * SLOT_LEN + 12, true) !== 0) n++
   return n
 }
 
 /** Chunk `ci` of the match-fields table, bounds and claimed length checked (fields.rs `chunk`). */
 function locateChunk(
   L: Layout,
+  F: Bytes,
   ci: number,
-): { off: number; stored: boolean; data: Uint8Array; rawLen: number } {
+): { off: number; stored: boolean; size: number; rawLen: number } {
   if (ci >= L.chunks) throw corrupt(`fields chunk ${ci} does not exist`)
-  const at = L.fields + ci * CHUNK_ENTRY_LEN
-  const off = L.indexView.getBigUint64(at, true)
-  const size = L.indexView.getUint32(at + 8, true)
-  const rawLen = L.indexView.getUint32(at + 12, true)
+  const e = view(F.bytes(ci * CHUNK_ENTRY_LEN, CHUNK_ENTRY_LEN))
+  const off = e.getBigUint64(0, true)
+  const size = e.getUint32(8, true)
+  const rawLen = e.getUint32(12, true)
   const stored = (size & STORED_FLAG) !== 0
   const c = (size & ~STORED_FLAG) >>> 0
   if (off < BigInt(L.fieldsDataStart)) throw corrupt('fields chunk overlaps the fields tables')
-  if (off + BigInt(c) > BigInt(L.fieldsLen)) throw corrupt('fields chunk outside its section')
+  if (off + BigInt(c) > BigInt(L.fields.len)) throw corrupt('fields chunk outside its section')
   const plausible = stored ? c === rawLen : rawLen <= maxExpansion(c)
   if (rawLen > MAX_CHUNK_RAW || !plausible) throw corrupt('fields chunk has an implausible length')
-  const start = L.fields + Number(off)
-  return { off: Number(off), stored, data: L.index.subarray(start, start + c), rawLen }
+  return { off: Number(off), stored, size: c, rawLen }
 }
 
 /** Record table entry `id`: block position (absolute), block count, length (reader.rs `entry`). */
-function recordEntry(L: Layout, id: number): { pos: number; blocks: number; len: number } {
+function recordEntry(L: Layout, id: number, table: Bytes = L.records): { pos: number; blocks: number; len: number } {
   if (id >= L.count) throw dvdError('DVD_ERR_RANGE', `record id ${id} out of range (count ${L.count})`)
-  const at = L.records + id * RECORD_ENTRY_LEN
-  const off = L.indexView.getBigUint64(at, true)
-  const blocks = L.indexView.getUint32(at + 8, true)
-  const len = L.indexView.getUint32(at + 12, true)
+  const v = view(table.bytes(id * RECORD_ENTRY_LEN, RECORD_ENTRY_LEN))
+  const off = v.getBigUint64(0, true)
+  const blocks = v.getUint32(8, true)
+  const len = v.getUint32(12, true)
   if (off < BigInt(L.blocksStart) || off > BigInt(L.blocksEnd)) {
     throw corrupt(`record ${id} offset ${off} outside the data frame`)
   }
@@ -821,11 +934,15 @@ function readBlocks(
 function verifyFile(file: FileBytes, desc: Descriptor): void {
   const { desc: now, layout: L } = validate(file)
   if (!sameFile(now, desc) || now.kind !== desc.kind) throw corrupt('file changed since it was opened')
+  // Every piece of every checksummed section, in order (reader.rs `ensure_all`).
+  const records = L.records.whole()
+  const table = L.hash.whole()
+  const fields = L.fields.whole()
   let pos = L.blocksStart
   const hasher = new Xxh32(0)
   let total = 0n
   for (let id = 0; id < L.count; id++) {
-    const { pos: p, blocks, len } = recordEntry(L, id)
+    const { pos: p, blocks, len } = recordEntry(L, id, records)
     if (p !== pos) throw corrupt(`record ${id} does not follow record ${id === 0 ? U32_MAX : id - 1}`)
     let r: { data: Buffer; end: number }
     try {
@@ -843,8 +960,8 @@ function verifyFile(file: FileBytes, desc: Descriptor): void {
   if (trailer.getUint32(0, true) !== 0) throw corrupt('LZ4 end mark missing')
   if (trailer.getUint32(4, true) !== hasher.digest())
     throw dvdError('DVD_ERR_CHECKSUM', 'LZ4 content checksum mismatch')
-  checkTable(L)
-  checkFields(L)
+  checkTable(L, table)
+  checkFields(L, fields)
 }
 
 /**
@@ -855,12 +972,12 @@ function verifyFile(file: FileBytes, desc: Descriptor): void {
  * same bucket twice fails the partition check anyway) and no empty slot lies between its home
  * slot and itself. Every failure here is `DVD_ERR_CORRUPT`, so only the verdict has to match.
  */
-function checkTable(L: Layout): void {
-  const v = L.indexView
+function checkTable(L: Layout, T: Whole): void {
+  const v = view(T.b)
   const mask = L.capacity - 1
   let empty = -1
   for (let i = 0; i < L.capacity && empty < 0; i++)
-    if (v.getUint32(L.hash + i * SLOT_LEN + 12, true) === 0) empty = i
+    if (v.getUint32(i * SLOT_LEN + 12, true) === 0) empty = i
   const hashes = new Set<bigint>()
   const seen = new Uint8Array(L.count)
   let total = 0
@@ -869,7 +986,7 @@ function checkTable(L: Layout): void {
   let runStart = (empty + 1) & mask
   for (let k = 1; k <= L.capacity; k++) {
     const i = (empty + k) & mask
-    const at = L.hash + i * SLOT_LEN
+    const at = i * SLOT_LEN
     const len = v.getUint32(at + 12, true)
     if (len === 0) {
       runStart = (i + 1) & mask
@@ -883,7 +1000,7 @@ function checkTable(L: Layout): void {
     const gap = empty >= 0 && ((i - home) & mask) > ((i - runStart) & mask)
     if (gap || hashes.has(hash)) throw corrupt('hash slot not reachable by probing')
     hashes.add(hash)
-    const ids = decodeBucket(L, start, len)
+    const ids = decodeBucket(L, T, start, len)
     let prev = -1
     for (const id of ids) {
       if (prev >= id) throw corrupt('hash bucket not in recording order')
@@ -905,21 +1022,21 @@ function checkTable(L: Layout): void {
  * chunks, defeating the one-chunk cache) make `verify()` or an index rebuild decompress gigabytes
  * per kilobyte of file. Same checks, order and messages as the Rust.
  */
-function checkFieldsLayout(L: Layout): void {
+function checkFieldsLayout(L: Layout, F: Whole): void {
   let next = L.fieldsDataStart
   const rawLens = new Array<number>(L.chunks)
   for (let ci = 0; ci < L.chunks; ci++) {
-    const c = locateChunk(L, ci)
+    const c = locateChunk(L, F, ci)
     if (c.off !== next) throw corrupt(`fields chunk ${ci} does not follow the previous one`)
-    next = c.off + c.data.length
+    next = c.off + c.size
     rawLens[ci] = c.rawLen
   }
-  if (next !== L.fieldsLen) throw corrupt('fields chunks do not fill the fields section')
-  const v = L.indexView
+  if (next !== L.fields.len) throw corrupt('fields chunks do not fill the fields section')
+  const v = view(F.b)
   let pc = -1
   let end = 0
   for (let id = 0; id < L.count; id++) {
-    const at = L.fields + L.chunks * CHUNK_ENTRY_LEN + id * FIELD_ENTRY_LEN
+    const at = L.chunks * CHUNK_ENTRY_LEN + id * FIELD_ENTRY_LEN
     const ci = v.getUint32(at, true)
     const off = v.getUint32(at + 4, true)
     const len = v.getUint32(at + 8, true)
@@ -936,17 +1053,17 @@ function checkFieldsLayout(L: Layout): void {
 }
 
 /** fields.rs `check_all`: the layout, every chunk decodes, every entry lies inside its chunk. */
-function checkFields(L: Layout): void {
-  checkFieldsLayout(L)
+function checkFields(L: Layout, F: Whole): void {
+  checkFieldsLayout(L, F)
   const rawLens: number[] = []
   for (let ci = 0; ci < L.chunks; ci++) {
-    const chunk = locateChunk(L, ci)
-    if (!chunk.stored) decodeBlock(chunk.data, chunk.rawLen)
+    const chunk = locateChunk(L, F, ci)
+    if (!chunk.stored) decodeBlock(F.bytes(chunk.off, chunk.size), chunk.rawLen)
     rawLens.push(chunk.rawLen)
   }
-  const v = L.indexView
+  const v = view(F.b)
   for (let id = 0; id < L.count; id++) {
-    const at = L.fields + L.chunks * CHUNK_ENTRY_LEN + id * FIELD_ENTRY_LEN
+    const at = L.chunks * CHUNK_ENTRY_LEN + id * FIELD_ENTRY_LEN
     const raw = rawLens[v.getUint32(at, true)]
     if (raw === undefined) throw corrupt('fields entry names a missing chunk')
     if (v.getUint32(at + 4, true) + v.getUint32(at + 8, true) > raw) {

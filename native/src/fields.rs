@@ -15,6 +15,7 @@ use crate::error::{DvdError, DvdResult};
 use crate::format::{read_u32, read_u64, CHUNK_ENTRY_LEN, FIELD_ENTRY_LEN};
 use crate::frame::{decode_payload, max_expansion, BlockEncoder, STORED_FLAG};
 use std::cell::RefCell;
+use std::ops::Range;
 
 /// A chunk is closed once adding the next record would exceed this size.
 pub const CHUNK_TARGET: usize = 16 * 1024;
@@ -290,11 +291,30 @@ impl<'a> FieldsView<'a> {
         })
     }
 
+    /// Start of the chunk data (end of the chunk table, entries and padding),
+    /// relative to the section start.
+    pub fn data_start(&self) -> usize {
+        self.data_start
+    }
+
     /// Match fields of record `id`. `cache` keeps the last decompressed chunk
     /// so sequential access decompresses each chunk once.
     pub fn get(&self, id: u32, cache: &RefCell<Option<(u32, Vec<u8>)>>) -> DvdResult<Vec<u8>> {
+        self.get_with(id, cache, &|_| Ok(()))
+    }
+
+    /// [`get`](Self::get), calling `ensure` with the section-relative byte
+    /// range of the chunk data before using it. The tables (entries, chunk
+    /// table) are the caller's to verify beforehand.
+    pub fn get_with(
+        &self,
+        id: u32,
+        cache: &RefCell<Option<(u32, Vec<u8>)>>,
+        ensure: &dyn Fn(Range<usize>) -> DvdResult<()>,
+    ) -> DvdResult<Vec<u8>> {
         let (ci, off, len) = self.entry(id)?;
         let chunk = self.chunk(ci)?;
+        ensure(chunk.off..chunk.off + chunk.data.len())?;
         let slice = |raw: &[u8]| -> DvdResult<Vec<u8>> {
             off.checked_add(len)
                 .and_then(|end| raw.get(off..end))

@@ -44,6 +44,18 @@ pub const FIELD_ENTRY_LEN: usize = 12;
 pub const SECTION_ALIGN: u64 = 8;
 /// Upper bound for the `match_on` string.
 pub const MAX_MATCH_ON_LEN: u64 = 64 * 1024;
+/// The record table, hash table and match-fields table are checksummed in
+/// pieces of this many bytes (from the section start; the last piece may be
+/// shorter), so a reader verifies only what it reads. One XXH64 (8 bytes)
+/// per piece goes to the checksum directory.
+pub const CHECK_CHUNK: usize = 4096;
+/// Bytes per checksum-directory entry (one XXH64).
+pub const DIR_ENTRY_LEN: usize = 8;
+
+/// Number of [`CHECK_CHUNK`] pieces of a section of `len` bytes.
+pub fn check_chunks(len: u64) -> u64 {
+    len.div_ceil(CHECK_CHUNK as u64)
+}
 
 /// Reads a little-endian u16 at `at`, `None` when out of bounds.
 pub fn read_u16(buf: &[u8], at: usize) -> Option<u16> {
@@ -127,6 +139,9 @@ pub struct Descriptor {
     pub fields: Section,
     /// `match_on` string (UTF-8).
     pub meta: Section,
+    /// Offset of the checksum directory (its length follows from the
+    /// section lengths, its integrity from the sections' `xxh64`).
+    pub dir_off: u64,
 }
 
 pub(crate) const OFF_MAGIC: usize = 0;
@@ -145,7 +160,7 @@ pub(crate) const OFF_INDEX_LEN: usize = 64;
 pub(crate) const OFF_CAPACITY: usize = 72;
 pub(crate) const OFF_CHUNKS: usize = 76;
 pub(crate) const OFF_SECTIONS: usize = 80;
-pub(crate) const OFF_RESERVED: usize = 176;
+pub(crate) const OFF_DIR_OFF: usize = 176;
 pub(crate) const OFF_CHECKSUM: usize = 184;
 
 impl Descriptor {
@@ -179,7 +194,7 @@ impl Descriptor {
             put(&mut b, at + 8, &s.len.to_le_bytes());
             put(&mut b, at + 16, &s.xxh64.to_le_bytes());
         }
-        put(&mut b, OFF_RESERVED, &0u64.to_le_bytes());
+        put(&mut b, OFF_DIR_OFF, &self.dir_off.to_le_bytes());
         let sum = xxh64(&b[..OFF_CHECKSUM], 0);
         put(&mut b, OFF_CHECKSUM, &sum.to_le_bytes());
         b
@@ -279,11 +294,21 @@ impl Descriptor {
             hash: sections[1],
             fields: sections[2],
             meta: sections[3],
+            dir_off: r64(OFF_DIR_OFF)?,
         };
         if d.kind != kind {
             return Err(DvdError::corrupt(format!("{what}: wrong descriptor kind")));
         }
         Ok(d)
+    }
+
+    /// Length of the checksum directory: one entry per [`CHECK_CHUNK`] of
+    /// the record, hash and fields sections, in that order.
+    pub fn dir_len(&self) -> Option<u64> {
+        check_chunks(self.records.len)
+            .checked_add(check_chunks(self.hash.len))?
+            .checked_add(check_chunks(self.fields.len))?
+            .checked_mul(DIR_ENTRY_LEN as u64)
     }
 
     /// True when both descriptors describe the same file (ignoring `kind`).

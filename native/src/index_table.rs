@@ -6,6 +6,7 @@
 
 use crate::error::{DvdError, DvdResult};
 use crate::format::{read_u32, read_u64, BUCKET_ID_LEN, SLOT_LEN};
+use std::ops::Range;
 
 /// XXH64 (seed 0) of a canonical key.
 pub fn key_hash(key: &[u8]) -> u64 {
@@ -164,19 +165,39 @@ impl<'a> TableView<'a> {
     /// Probes for `hash`; returns the bucket's ids as raw little-endian bytes
     /// (validated to lie inside the bucket array), or an empty slice.
     pub fn probe(&self, hash: u64) -> DvdResult<&'a [u8]> {
+        self.probe_with(hash, &|_| Ok(()))
+    }
+
+    /// [`probe`](Self::probe), calling `ensure` with the section-relative
+    /// byte range of every slot and of the bucket before reading it (the
+    /// reader verifies the checksums of the pieces covering it).
+    pub fn probe_with(
+        &self,
+        hash: u64,
+        ensure: &dyn Fn(Range<usize>) -> DvdResult<()>,
+    ) -> DvdResult<&'a [u8]> {
         let mask = self.capacity as usize - 1;
         let mut i = (hash as usize) & mask;
         for _ in 0..self.capacity {
+            ensure(i * SLOT_LEN..(i + 1) * SLOT_LEN)?;
             let (h, start, len) = self.slot(i)?;
             if len == 0 {
                 return Ok(&[]);
             }
             if h == hash {
-                return self.bucket(start, len);
+                let bytes = self.bucket(start, len)?;
+                let at = self.slots.len() + start as usize * BUCKET_ID_LEN;
+                ensure(at..at + bytes.len())?;
+                return Ok(bytes);
             }
             i = (i + 1) & mask;
         }
         Ok(&[])
+    }
+
+    /// Byte length of the slots (the bucket ids follow them).
+    pub fn slots_len(&self) -> usize {
+        self.slots.len()
     }
 
     fn bucket(&self, start: u32, len: u32) -> DvdResult<&'a [u8]> {

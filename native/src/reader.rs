@@ -1,14 +1,17 @@
-//! Reader: maps the file, validates the header, footer, section layout and
-//! index checksums at open (never touching record blocks), then serves
-//! lookups, records and match fields straight from the mapping. Every offset
-//! and length read from the file is checked against the mapping.
+//! Reader: maps the file, validates the header, footer, section layout, the
+//! meta section and the checksum directory at open (never touching record
+//! blocks or the big index sections: O(1) in the number of records apart
+//! from the directory, 8 bytes per 4 KiB of index), then serves lookups,
+//! records and match fields straight from the mapping, verifying each 4 KiB
+//! piece of an index section the first time it is used. Every offset and
+//! length read from the file is checked against the mapping.
 
 use crate::error::{DvdError, DvdResult};
 use crate::fields::FieldsView;
 use crate::format::{
-    read_u32, read_u64, Descriptor, Section, DESCRIPTOR_FRAME_LEN, KIND_FOOTER, KIND_HEADER,
-    MAX_MATCH_ON_LEN, RECORD_ENTRY_LEN, SECTION_ALIGN, SKIP_HEADER_LEN, SKIP_MAGIC_FOOTER,
-    SKIP_MAGIC_HEADER, SKIP_MAGIC_INDEX,
+    read_u32, read_u64, Descriptor, Section, CHECK_CHUNK, DESCRIPTOR_FRAME_LEN, DIR_ENTRY_LEN,
+    KIND_FOOTER, KIND_HEADER, MAX_MATCH_ON_LEN, RECORD_ENTRY_LEN, SECTION_ALIGN, SKIP_HEADER_LEN,
+    SKIP_MAGIC_FOOTER, SKIP_MAGIC_HEADER, SKIP_MAGIC_INDEX,
 };
 use crate::frame::{
     check_record, decode_frame_header, decode_record, decode_record_into, FRAME_HEADER_LEN,
@@ -16,7 +19,7 @@ use crate::frame::{
 };
 use crate::index_table::{key_hash, TableView};
 use memmap2::Mmap;
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
@@ -49,6 +52,33 @@ struct Layout {
     fields: Range<usize>,
     capacity: u32,
     chunks: u32,
+    /// Checksum directory: one XXH64 per [`CHECK_CHUNK`] of the record,
+    /// hash and fields sections, in that order.
+    dir: Range<usize>,
+    /// Index in the directory of the first entry of each checksummed section.
+    dir_base: [usize; 3],
+}
+
+/// Checksummed sections, as indices into [`Layout::dir_base`].
+const SEC_RECORDS: usize = 0;
+const SEC_HASH: usize = 1;
+const SEC_FIELDS: usize = 2;
+const SEC_NAMES: [&str; 3] = ["record table", "hash table", "fields table"];
+/// An index of at most this many pieces (64 KiB) is verified whole at open:
+/// a bounded cost, and small files fail at open as a whole-index checksum did.
+pub(crate) const EAGER_PIECES: usize = 16;
+
+#[cfg(test)]
+thread_local! {
+    /// Bytes checksummed by `validate` on this thread (tests only).
+    pub(crate) static VALIDATE_HASHED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// XXH64 of index bytes checked at open (counted in tests).
+fn open_hash(b: &[u8]) -> u64 {
+    #[cfg(test)]
+    VALIDATE_HASHED.with(|c| c.set(c.get() + b.len() as u64));
+    xxh64(b, 0)
 }
 
 /// Summary numbers for `stats()`.
@@ -92,6 +122,8 @@ pub struct Reader {
     /// Result of the one-time structural check of the match-fields table,
     /// done on the first `match_fields` call (not at open, which stays O(1)).
     fields_layout: OnceCell<DvdResult<()>>,
+    /// One bit per directory entry: set once that piece's checksum matched.
+    verified: Vec<Cell<u64>>,
 }
 
 fn usize_of(v: u64, what: &str) -> DvdResult<usize> {
@@ -201,21 +233,41 @@ fn validate(bytes: &[u8]) -> DvdResult<(Descriptor, Layout, String)> {
     if d.meta.len > MAX_MATCH_ON_LEN {
         return Err(DvdError::corrupt("match_on string too long"));
     }
-    let checks = [
-        (&records, d.records.xxh64, "record table"),
-        (&hash, d.hash.xxh64, "hash table"),
-        (&fields, d.fields.xxh64, "fields table"),
-        (&meta, d.meta.xxh64, "meta"),
+    let meta_sec = bytes
+        .get(meta.clone())
+        .ok_or_else(|| DvdError::corrupt("meta outside the file"))?;
+    if open_hash(meta_sec) != d.meta.xxh64 {
+        return Err(DvdError::checksum("index checksum mismatch (meta)"));
+    }
+    // Checksum directory: after meta, its length given by the sections'.
+    let dir_len = d
+        .dir_len()
+        .ok_or_else(|| DvdError::corrupt("checksum directory too large"))?;
+    let dir_sec = Section {
+        off: d.dir_off,
+        len: dir_len,
+        xxh64: 0,
+    };
+    let dir = section_range(&dir_sec, d.meta.off + d.meta.len, hi, "checksum directory")?;
+    let mut dir_base = [0usize; 3];
+    let mut at = dir.start;
+    let lists = [
+        (&d.records, &records),
+        (&d.hash, &hash),
+        (&d.fields, &fields),
     ];
-    for (range, want, name) in checks {
-        let sec = bytes
-            .get(range.clone())
-            .ok_or_else(|| DvdError::corrupt(format!("{name} outside the file")))?;
-        if xxh64(sec, 0) != want {
+    for ((base, name), (s, range)) in dir_base.iter_mut().zip(SEC_NAMES).zip(lists) {
+        *base = (at - dir.start) / DIR_ENTRY_LEN;
+        let n = range.len().div_ceil(CHECK_CHUNK) * DIR_ENTRY_LEN;
+        let list = bytes
+            .get(at..at + n)
+            .ok_or_else(|| DvdError::corrupt("checksum directory outside the file"))?;
+        if open_hash(list) != s.xxh64 {
             return Err(DvdError::checksum(format!(
-                "index checksum mismatch ({name})"
+                "index checksum mismatch ({name} checksums)"
             )));
         }
+        at += n;
     }
     // Structural checks of the tables (O(1)).
     TableView::new(
@@ -240,6 +292,8 @@ fn validate(bytes: &[u8]) -> DvdResult<(Descriptor, Layout, String)> {
         fields,
         capacity: d.hash_capacity,
         chunks: d.fields_chunk_count,
+        dir,
+        dir_base,
     };
     Ok((d, layout, match_on))
 }
@@ -273,14 +327,78 @@ impl Reader {
 
     fn from_storage(storage: Storage) -> DvdResult<Self> {
         let (desc, layout, match_on) = validate(storage.bytes())?;
-        Ok(Reader {
+        let pieces = layout.dir.len() / DIR_ENTRY_LEN;
+        let words = pieces.div_ceil(64);
+        let r = Reader {
             storage,
             desc,
             layout,
             match_on,
             fields_cache: RefCell::new(None),
             fields_layout: OnceCell::new(),
-        })
+            verified: (0..words).map(|_| Cell::new(0)).collect(),
+        };
+        if pieces <= EAGER_PIECES {
+            r.ensure_all()?;
+        }
+        Ok(r)
+    }
+
+    /// Verifies (once) the checksums of the pieces of section `sec` covering
+    /// `range` (relative to the section start) before the caller reads it.
+    fn ensure(&self, sec: usize, range: Range<usize>) -> DvdResult<()> {
+        if range.start >= range.end {
+            return Ok(());
+        }
+        let section = match sec {
+            SEC_RECORDS => &self.layout.records,
+            SEC_HASH => &self.layout.hash,
+            _ => &self.layout.fields,
+        };
+        let name = SEC_NAMES.get(sec).copied().unwrap_or("index");
+        if range.end > section.len() {
+            return Err(DvdError::corrupt(format!(
+                "{name}: read outside the section"
+            )));
+        }
+        let base = self.layout.dir_base.get(sec).copied().unwrap_or(0);
+        for i in range.start / CHECK_CHUNK..=(range.end - 1) / CHECK_CHUNK {
+            let g = base + i;
+            let word = self
+                .verified
+                .get(g / 64)
+                .ok_or_else(|| DvdError::corrupt("checksum directory too short"))?;
+            let bit = 1u64 << (g % 64);
+            if word.get() & bit != 0 {
+                continue;
+            }
+            let start = section.start + i * CHECK_CHUNK;
+            let end = (start + CHECK_CHUNK).min(section.end);
+            let piece = self.bytes().get(start..end);
+            let want = read_u64(self.bytes(), self.layout.dir.start + g * DIR_ENTRY_LEN);
+            match (piece, want) {
+                (Some(p), Some(w)) if xxh64(p, 0) == w => word.set(word.get() | bit),
+                _ => {
+                    return Err(DvdError::checksum(format!(
+                        "index checksum mismatch ({name} chunk {i})"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies every piece of every checksummed section (for `verify`).
+    fn ensure_all(&self) -> DvdResult<()> {
+        let lens = [
+            self.layout.records.len(),
+            self.layout.hash.len(),
+            self.layout.fields.len(),
+        ];
+        for (sec, len) in lens.into_iter().enumerate() {
+            self.ensure(sec, 0..len)?;
+        }
+        Ok(())
     }
 
     fn bytes(&self) -> &[u8] {
@@ -321,7 +439,8 @@ impl Reader {
     pub fn lookup_hash(&self, hash: u64) -> DvdResult<Vec<u32>> {
         let t = self.table()?;
         let mut out = Vec::new();
-        t.decode_bucket(t.probe(hash)?, &mut out)?;
+        let bytes = t.probe_with(hash, &|r| self.ensure(SEC_HASH, r))?;
+        t.decode_bucket(bytes, &mut out)?;
         Ok(out)
     }
 
@@ -332,7 +451,9 @@ impl Reader {
                 self.layout.count
             )));
         }
-        let at = self.layout.records.start + id as usize * RECORD_ENTRY_LEN;
+        let rel = id as usize * RECORD_ENTRY_LEN;
+        self.ensure(SEC_RECORDS, rel..rel + RECORD_ENTRY_LEN)?;
+        let at = self.layout.records.start + rel;
         let bad = || DvdError::corrupt("record table entry out of range");
         let off = read_u64(self.bytes(), at).ok_or_else(bad)?;
         let blocks = read_u32(self.bytes(), at + 8).ok_or_else(bad)?;
@@ -398,9 +519,12 @@ impl Reader {
         }
         let fields = self.fields()?;
         self.fields_layout
-            .get_or_init(|| fields.check_layout())
+            .get_or_init(|| {
+                self.ensure(SEC_FIELDS, 0..fields.data_start())?;
+                fields.check_layout()
+            })
             .clone()?;
-        fields.get(id, &self.fields_cache)
+        fields.get_with(id, &self.fields_cache, &|r| self.ensure(SEC_FIELDS, r))
     }
 
     /// Full check: every checksum, every block decompresses, records are
@@ -411,6 +535,7 @@ impl Reader {
         if desc != self.desc {
             return Err(DvdError::corrupt("file changed since it was opened"));
         }
+        self.ensure_all()?;
         let area = self.block_area();
         let mut pos = 0usize;
         let mut hasher = Xxh32::new(0);
@@ -454,7 +579,14 @@ impl Reader {
     /// Counts and sizes.
     pub fn stats(&self) -> Stats {
         let d = &self.desc;
-        let distinct = self.table().map(|t| t.occupied()).unwrap_or(0);
+        // Counting the occupied slots needs them verified; 0 when they are bad.
+        let distinct = self
+            .table()
+            .and_then(|t| {
+                self.ensure(SEC_HASH, 0..t.slots_len())?;
+                Ok(t.occupied())
+            })
+            .unwrap_or(0);
         Stats {
             record_count: self.layout.count,
             file_len: d.file_len,

@@ -7,9 +7,9 @@
 use crate::error::{DvdError, DvdResult};
 use crate::fields::FieldsBuilder;
 use crate::format::{
-    align_up, skippable_header, Descriptor, Section, DESCRIPTOR_FRAME_LEN, KIND_FOOTER,
-    KIND_HEADER, MAX_MATCH_ON_LEN, RECORD_ENTRY_LEN, SKIP_HEADER_LEN, SKIP_MAGIC_INDEX,
-    VERSION_MAJOR, VERSION_MINOR,
+    align_up, check_chunks, skippable_header, Descriptor, Section, CHECK_CHUNK,
+    DESCRIPTOR_FRAME_LEN, DIR_ENTRY_LEN, KIND_FOOTER, KIND_HEADER, MAX_MATCH_ON_LEN,
+    RECORD_ENTRY_LEN, SKIP_HEADER_LEN, SKIP_MAGIC_INDEX, VERSION_MAJOR, VERSION_MINOR,
 };
 use crate::frame::{encode_frame_header, BlockEncoder, MAX_BLOCK};
 use crate::index_table::{key_hash, BuiltTable};
@@ -18,7 +18,44 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use xxhash_rust::xxh32::Xxh32;
-use xxhash_rust::xxh64::Xxh64;
+use xxhash_rust::xxh64::xxh64;
+
+/// Cuts the bytes of one section into [`CHECK_CHUNK`] pieces as they are
+/// written and keeps the XXH64 of each (its part of the checksum directory).
+#[derive(Default)]
+struct ChunkSums {
+    pending: Vec<u8>,
+    sums: Vec<u8>,
+}
+
+impl ChunkSums {
+    fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = (CHECK_CHUNK - self.pending.len()).min(bytes.len());
+            let (head, rest) = bytes.split_at(take);
+            self.pending.extend_from_slice(head);
+            bytes = rest;
+            if self.pending.len() == CHECK_CHUNK {
+                self.flush();
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            self.sums
+                .extend_from_slice(&xxh64(&self.pending, 0).to_le_bytes());
+            self.pending.clear();
+        }
+    }
+
+    /// The section's directory entries and the XXH64 of them (for the descriptor).
+    fn finish(mut self) -> (Vec<u8>, u64) {
+        self.flush();
+        let sum = xxh64(&self.sums, 0);
+        (self.sums, sum)
+    }
+}
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -194,14 +231,19 @@ impl Writer {
         let fields_len = self.fields.encoded_len();
         let meta_off = align_up(fields_off + fields_len).ok_or_else(too_big)?;
         let meta_len = self.match_on.len() as u64;
-        let index_end = align_up(meta_off + meta_len).ok_or_else(too_big)?;
+        let dir_off = align_up(meta_off + meta_len).ok_or_else(too_big)?;
+        let dir_len = [records_len, hash_len, fields_len]
+            .iter()
+            .map(|&l| check_chunks(l) * DIR_ENTRY_LEN as u64)
+            .sum::<u64>();
+        let index_end = align_up(dir_off + dir_len).ok_or_else(too_big)?;
         let index_len = index_end - index_off;
         let payload_len = u32::try_from(index_len - SKIP_HEADER_LEN as u64)
             .map_err(|_| DvdError::limit("index larger than 4 GiB (skippable frame limit)"))?;
 
         self.write(&skippable_header(SKIP_MAGIC_INDEX, payload_len))?;
         self.pad_to(records_off)?;
-        let mut h = Xxh64::new(0);
+        let mut h = ChunkSums::default();
         let mut buf = Vec::with_capacity(64 * 1024);
         let records = std::mem::take(&mut self.records);
         for r in &records {
@@ -217,32 +259,42 @@ impl Writer {
         h.update(&buf);
         self.write(&buf)?;
         drop(records);
-        let records_sum = h.digest();
+        let (mut dir, records_sum) = h.finish();
 
-        let mut h = Xxh64::new(0);
+        let mut h = ChunkSums::default();
         table.encode(|b| {
             h.update(b);
             self.write(b)
         })?;
-        let hash_sum = h.digest();
+        let (hash_dir, hash_sum) = h.finish();
+        dir.extend_from_slice(&hash_dir);
+        drop(hash_dir);
         let capacity = table.capacity;
         drop(table);
 
         self.pad_to(fields_off)?;
-        let mut h = Xxh64::new(0);
+        let mut h = ChunkSums::default();
         let fields = std::mem::take(&mut self.fields);
         fields.encode(|b| {
             h.update(b);
             self.write(b)
         })?;
-        let fields_sum = h.digest();
+        let (fields_dir, fields_sum) = h.finish();
+        dir.extend_from_slice(&fields_dir);
+        drop(fields_dir);
         let chunk_count = fields.chunk_count();
         drop(fields);
 
         self.pad_to(meta_off)?;
         let match_on = std::mem::take(&mut self.match_on);
         self.write(match_on.as_bytes())?;
-        let meta_sum = xxhash_rust::xxh64::xxh64(match_on.as_bytes(), 0);
+        let meta_sum = xxh64(match_on.as_bytes(), 0);
+        self.pad_to(dir_off)?;
+        if dir.len() as u64 != dir_len {
+            return Err(DvdError::corrupt("internal layout error"));
+        }
+        self.write(&dir)?;
+        drop(dir);
         self.pad_to(index_end)?;
 
         let mut desc = Descriptor {
@@ -279,6 +331,7 @@ impl Writer {
                 len: meta_len,
                 xxh64: meta_sum,
             },
+            dir_off,
         };
         self.write(&desc.encode_frame())?;
 
