@@ -3,7 +3,13 @@
  * request. No I/O and no network here: the loader hands the DVD a {@link RecordingStore} (in memory
  * for JSON files, the mapped file for binary ones) and the interceptor asks it what to do.
  */
-import { CannotRecordError, type NearMiss, type UnmatchedDetails, UnmatchedRequestError } from './errors.js'
+import {
+  CannotRecordError,
+  DVDError,
+  type NearMiss,
+  type UnmatchedDetails,
+  UnmatchedRequestError,
+} from './errors.js'
 import {
   differingMatchers,
   type ExtraMatcher,
@@ -21,6 +27,7 @@ import {
   withoutHeaders,
 } from './model.js'
 import type { RecordMode } from './options.js'
+import { type ParameterFilters, redactRequest, redactResponse } from './redact.js'
 
 /** Where a DVD's recordings live. Ids are positions in recording order, from 0. */
 export interface RecordingStore {
@@ -100,6 +107,77 @@ export interface DVDSettings {
   beforeRecordRequest?: ((request: DVDRequest) => DVDRequest | null) | undefined
   beforeRecordResponse?: ((response: DVDResponse) => DVDResponse) | undefined
   allowPlaybackRepeats: boolean
+  /** Lower-case names of the headers whose values are redacted (request and response); default none. */
+  secretHeaders?: ReadonlySet<string> | undefined
+  /** Query parameters replaced (or removed, `null`) before recording and lookup. */
+  filterQueryParameters?: ParameterFilters | undefined
+  /** Form / JSON request-body parameters replaced (or removed, `null`) before recording and lookup. */
+  filterPostDataParameters?: ParameterFilters | undefined
+}
+
+/** One recording in a {@link RunReport}. */
+export interface RecordingReport {
+  /** Position in the DVD (0-based, recording order). */
+  index: number
+  method: string
+  url: string
+  /** How many times it answered in this run (a recording made in this run counts 1). */
+  played: number
+}
+
+/** What a run did with a DVD's recordings: JSON-serializable, for tools and CI artefacts. */
+export interface RunReport {
+  file: string
+  mode: RecordMode
+  recordings: RecordingReport[]
+}
+
+/** A recording that was never played: its position and `METHOD url`. */
+export interface UnusedRecording {
+  index: number
+  request: string
+}
+
+/** How many unplayed recordings messages list one by one. */
+export const UNUSED_LIST_LIMIT = 10
+
+/** The message about recordings never played: a headline, one line per listed recording, the rest counted. */
+export function unusedWarning(
+  file: string,
+  count: number,
+  listed: readonly UnusedRecording[],
+  dropped = false,
+): string {
+  const lines = [
+    `dvd-rw: ${count} recording(s) in ${file} were never played${dropped ? ' (left out of the saved file)' : ''}:`,
+  ]
+  for (const u of listed) lines.push(`  #${u.index} ${u.request}`)
+  if (count > listed.length) lines.push(`  … and ${count - listed.length} more`)
+  return lines.join('\n')
+}
+
+/**
+ * `allowUnused: false`: the DVD was closed with recordings that were never played (a test no
+ * longer makes a request it used to, or makes it differently). Thrown by `close()` after saving.
+ */
+export class UnusedRecordingsError extends DVDError {
+  /** The DVD file. */
+  readonly file: string
+  /** How many recordings were never played. */
+  readonly count: number
+  /** The first of them (at most {@link UNUSED_LIST_LIMIT}). */
+  readonly unused: UnusedRecording[]
+
+  constructor(file: string, count: number, unused: UnusedRecording[], dropped = false) {
+    super(
+      'DVD_ERR_UNUSED',
+      `${unusedWarning(file, count, unused, dropped)}\n  ` +
+        'Remove them (dropUnused with DVD_RECORD_MODE=new_episodes, or re-record), or pass allowUnused: true.',
+    )
+    this.file = file
+    this.count = count
+    this.unused = unused
+  }
 }
 
 /**
@@ -107,6 +185,9 @@ export interface DVDSettings {
  * on failures, but must stay quick on DVDs of a million recordings.
  */
 const NEAREST_SCAN_LIMIT = 20_000
+
+const NONE: ReadonlySet<string> = new Set()
+const NO_FILTERS: ParameterFilters = new Map()
 
 /** Recordings plus the keyed index, play counts and the per-request decision of the record mode. */
 export class DVD {
@@ -172,19 +253,58 @@ export class DVD {
   /** Recordings never played (recordings made in this session count as played). */
   unplayed(): Recording[] {
     const result: Recording[] = []
-    for (let id = 0; id < this.count; id++) if (!this.#plays.has(id)) result.push(this.get(id))
+    for (const id of this.unplayedIds()) result.push(this.get(id))
     return result
   }
 
+  /** Ids of the recordings never played, in order (nothing is decoded). */
+  *unplayedIds(): IterableIterator<number> {
+    for (let id = 0; id < this.count; id++) if (!this.#plays.has(id)) yield id
+  }
+
+  /** Number of recordings never played (nothing is decoded). */
+  get unplayedCount(): number {
+    return this.count - this.#plays.size
+  }
+
+  /** How many times the recording with this id answered (a recording made in this session: 1). */
+  plays(id: number): number {
+    return this.#plays.get(id) ?? 0
+  }
+
+  /** The first unplayed recordings, at most `limit`, described for messages. */
+  unusedSample(limit = UNUSED_LIST_LIMIT): UnusedRecording[] {
+    const sample: UnusedRecording[] = []
+    for (const id of this.unplayedIds()) {
+      if (sample.length >= limit) break
+      sample.push({ index: id, request: describeRequest(this.get(id).request) })
+    }
+    return sample
+  }
+
+  /** What this run did with every recording (decodes each recording's request). */
+  report(): RunReport {
+    const recordings: RecordingReport[] = []
+    for (let id = 0; id < this.count; id++) {
+      const { method, url } = this.get(id).request
+      recordings.push({ index: id, method, url, played: this.plays(id) })
+    }
+    return { file: this.settings.file, mode: this.settings.mode, recordings }
+  }
+
   /**
-   * Applies `filterHeaders` then `beforeRecordRequest`. `null` means "not recordable": the request
-   * goes to the network untouched. A hook that throws counts as `null`, as in Python dvd-rw.
+   * Applies `filterHeaders`, the secret redaction (`secretHeaders`, `filterQueryParameters`,
+   * `filterPostDataParameters`), then `beforeRecordRequest`: the same steps for a request about to
+   * be recorded and for one looked up, so both sides compare alike. `null` means "not recordable":
+   * the request goes to the network untouched. A hook that throws counts as `null`, as in Python
+   * dvd-rw.
    */
   prepare(request: DVDRequest): DVDRequest | null {
     const { filterHeaders, beforeRecordRequest } = this.settings
     let prepared = request
     if (filterHeaders.size > 0)
       prepared = { ...request, headers: withoutHeaders(request.headers, filterHeaders) }
+    prepared = redactRequest(prepared, this.#redaction)
     if (!beforeRecordRequest) return prepared
     try {
       return beforeRecordRequest(prepared) ?? null
@@ -212,10 +332,31 @@ export class DVD {
     }
   }
 
-  /** Stores the outcome of a request that went to the network. */
+  get #redaction() {
+    const { secretHeaders, filterQueryParameters, filterPostDataParameters } = this.settings
+    return {
+      secretHeaders: secretHeaders ?? NONE,
+      filterQueryParameters: filterQueryParameters ?? NO_FILTERS,
+      filterPostDataParameters: filterPostDataParameters ?? NO_FILTERS,
+    }
+  }
+
+  /** The outcome with its secret headers redacted (a recorded error's partial response too). */
+  #redactOutcome(outcome: Outcome): Outcome {
+    const secrets = this.settings.secretHeaders
+    if (!secrets || secrets.size === 0) return outcome
+    if (!isRecordedError(outcome)) return redactResponse(outcome, secrets)
+    return outcome.partial ? { ...outcome, partial: redactResponse(outcome.partial, secrets) } : outcome
+  }
+
+  /**
+   * Stores the outcome of a request that went to the network: secret headers redacted first, then
+   * `beforeRecordResponse`.
+   */
   record(request: DVDRequest, outcome: Outcome): number {
     const hook = this.settings.beforeRecordResponse
-    const stored = hook && !isRecordedError(outcome) ? hook(outcome) : outcome
+    const redacted = this.#redactOutcome(outcome)
+    const stored = hook && !isRecordedError(redacted) ? hook(redacted) : redacted
     const id = this.#base.count + this.#added.add({ request, outcome: stored })
     // It was answered live, so it must not answer a later identical request as if replayed.
     this.#plays.set(id, 1)

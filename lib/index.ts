@@ -2,7 +2,17 @@
  * dvd-rw: record the HTTP traffic of `fetch` and undici into a DVD file once, replay it offline
  * ever after. This module is the whole public surface.
  */
-export { type Decision, DVD, type DVDSettings, MemoryStore, type RecordingStore } from './dvd.js'
+export {
+  type Decision,
+  DVD,
+  type DVDSettings,
+  MemoryStore,
+  type RecordingReport,
+  type RecordingStore,
+  type RunReport,
+  type UnusedRecording,
+  UnusedRecordingsError,
+} from './dvd.js'
 export {
   CannotRecordError,
   DVDError,
@@ -28,3 +38,4 @@ export {
 export type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from './model.js'
 export { isRecordedError } from './model.js'
 export { type DVDOptions, RECORD_MODE_ENV, RECORD_MODES, type RecordMode, resolveMode } from './options.js'
+export { DEFAULT_SECRET_HEADERS, type ParameterFilter, REDACTED } from './redact.js'

@@ -6,7 +6,14 @@ import { type FileHandle, open, readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Dispatcher } from 'undici'
 import { writeFileAtomic } from './atomic_write.js'
-import { DVD, MemoryStore, type RecordingStore } from './dvd.js'
+import {
+  DVD,
+  MemoryStore,
+  type RecordingStore,
+  type RunReport,
+  UnusedRecordingsError,
+  unusedWarning,
+} from './dvd.js'
 import { DVDFormatError, DVDNotFoundError } from './errors.js'
 import { type BinarySource, BinaryStore, openBinaryStore, writeBinary } from './formats/binary.js'
 import { parseJson, serializeJson } from './formats/json.js'
@@ -14,7 +21,7 @@ import { installGlobal, networkDispatcher, uninstallGlobal } from './install.js'
 import { DVDDispatcher } from './intercept.js'
 import type { MatcherName } from './matchers.js'
 import type { Recording } from './model.js'
-import { type DVDOptions, type RecordMode, resolveOptions } from './options.js'
+import { type DVDOptions, type RecordMode, type ResolvedOptions, resolveOptions } from './options.js'
 
 /** File formats a DVD can be stored in. */
 export type DVDFormat = 'json' | 'binary'
@@ -86,8 +93,24 @@ async function openStore(
 
 /** Options of {@link LoadedDVD.close}. */
 export interface CloseOptions {
-  /** Save when there are new recordings (default `true`); pass `false` when the scope failed. */
+  /**
+   * Save when there are new recordings (default `true`); pass `false` when the scope failed, which
+   * also skips the check for recordings never played (a failed run leaves some unplayed).
+   */
   save?: boolean
+}
+
+/** What {@link LoadedDVD} does at save and close time, beyond the DVD's own settings. */
+export type CloseSettings = Pick<
+  ResolvedOptions,
+  'onWarning' | 'allowUnused' | 'dropUnused' | 'decodeCompressed'
+>
+
+const CLOSE_DEFAULTS: CloseSettings = {
+  onWarning: () => {},
+  allowUnused: true,
+  dropUnused: false,
+  decodeCompressed: false,
 }
 
 /** An open DVD: its recordings, its dispatcher, and its file. */
@@ -103,13 +126,21 @@ export class LoadedDVD {
    * `undici.request(url, { dispatcher })`; needs no global state, so DVDs can run concurrently.
    */
   readonly dispatcher: Dispatcher
+  readonly #close: CloseSettings
   #closed = false
 
-  constructor(file: string, format: DVDFormat, dvd: DVD, dispatcher: Dispatcher) {
+  constructor(
+    file: string,
+    format: DVDFormat,
+    dvd: DVD,
+    dispatcher: Dispatcher,
+    closeSettings: CloseSettings = CLOSE_DEFAULTS,
+  ) {
     this.file = file
     this.format = format
     this.dvd = dvd
     this.dispatcher = dispatcher
+    this.#close = closeSettings
   }
 
   /** The record mode in force (after `DVD_RECORD_MODE` and `CI`). */
@@ -140,6 +171,13 @@ export class LoadedDVD {
   unplayed(): Recording[] {
     return this.dvd.unplayed()
   }
+  /**
+   * What this run did with each recording, JSON-serializable:
+   * `{ file, mode, recordings: [{ index, method, url, played }] }`. Reads every recording's request.
+   */
+  report(): RunReport {
+    return this.dvd.report()
+  }
   /** Whether {@link close} has run. */
   get closed(): boolean {
     return this.#closed
@@ -157,13 +195,26 @@ export class LoadedDVD {
     uninstallGlobal(this.dispatcher)
   }
 
-  /** Writes the DVD to its file now (atomically), whether or not it changed. */
+  /**
+   * Writes the DVD to its file now (atomically), whether or not it changed. With `dropUnused`,
+   * recordings not played so far are left out.
+   */
   async save(): Promise<void> {
-    if (this.format === 'json') return writeFileAtomic(this.file, serializeJson(this.dvd.recordings()))
     const dvd = this.dvd
+    const keep = this.#close.dropUnused ? (id: number) => dvd.plays(id) > 0 : () => true
+    if (this.format === 'json') {
+      function* kept() {
+        for (let id = 0; id < dvd.count; id++) if (keep(id)) yield dvd.get(id)
+      }
+      return writeFileAtomic(
+        this.file,
+        serializeJson(kept(), { decodeCompressed: this.#close.decodeCompressed }),
+      )
+    }
     const base = dvd.base
     function* sources(): Generator<BinarySource> {
       for (let id = 0; id < base.count; id++) {
+        if (!keep(id)) continue
         // Recordings already in a binary file are copied as stored bytes, never decoded.
         if (base instanceof BinaryStore) {
           yield { kind: 'raw', record: base.rawRecord(id), matchFields: base.rawMatchFields(id) }
@@ -175,17 +226,27 @@ export class LoadedDVD {
   }
 
   /**
-   * Uninstalls the DVD and saves it if it has new recordings (unless `save: false`). Closing twice
-   * does nothing the second time.
+   * Uninstalls the DVD and saves it if it has new recordings (unless `save: false`), then reports
+   * recordings never played: a warning through `onWarning`, or an {@link UnusedRecordingsError}
+   * with `allowUnused: false`. With `dropUnused` in mode `new_episodes`, unplayed recordings are
+   * pruned from the file (saving even when nothing new was recorded). Closing twice does nothing the
+   * second time.
    */
   async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     this.uninstall()
+    if (options.save === false) return
     const mode = this.mode
+    const unused = this.dvd.unplayedCount
+    const prune = this.#close.dropUnused && mode === 'new_episodes' && unused > 0
     // A binary file stays mapped after close so recordings can still be inspected; the mapping is
     // released when the DVD is garbage-collected.
-    if (options.save !== false && this.dirty && mode !== 'none' && mode !== 'passthrough') await this.save()
+    if ((this.dirty || prune) && mode !== 'none' && mode !== 'passthrough') await this.save()
+    if (unused === 0) return
+    const sample = this.dvd.unusedSample()
+    if (!this.#close.allowUnused) throw new UnusedRecordingsError(this.file, unused, sample, prune)
+    this.#close.onWarning(unusedWarning(this.file, unused, sample, prune))
   }
 
   /** `await using dvd = await DVDLoader.open(…)` closes (and saves) at the end of the block. */
@@ -221,10 +282,18 @@ export const DVDLoader = {
       beforeRecordRequest: resolved.beforeRecordRequest,
       beforeRecordResponse: resolved.beforeRecordResponse,
       allowPlaybackRepeats: resolved.allowPlaybackRepeats,
+      secretHeaders: resolved.secretHeaders,
+      filterQueryParameters: resolved.filterQueryParameters,
+      filterPostDataParameters: resolved.filterPostDataParameters,
     })
     const dispatcher = new DVDDispatcher(dvd, resolved.upstream ?? networkDispatcher())
     const format = existing !== undefined && mode !== 'all' ? existing : formatForPath(path)
-    return new LoadedDVD(path, format, dvd, dispatcher)
+    return new LoadedDVD(path, format, dvd, dispatcher, {
+      onWarning: resolved.onWarning,
+      allowUnused: resolved.allowUnused,
+      dropUnused: resolved.dropUnused,
+      decodeCompressed: resolved.decodeCompressed,
+    })
   },
 
   /**

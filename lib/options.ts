@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici'
 import { InvalidOptionError } from './errors.js'
 import { DEFAULT_MATCH_ON, type ExtraMatcher, type MatcherName, normalizeMatchOn } from './matchers.js'
 import type { DVDRequest, DVDResponse } from './model.js'
+import { DEFAULT_SECRET_HEADERS, type ParameterFilter, parameterFilters } from './redact.js'
 
 /**
  * How a DVD treats requests:
@@ -56,6 +57,56 @@ export interface DVDOptions {
    * global dispatcher at open time (below any installed DVDs).
    */
   upstream?: Dispatcher
+  /**
+   * Replace the values of credential headers by `[REDACTED]` before anything is recorded: request
+   * `authorization`, `proxy-authorization`, `cookie`, `x-api-key`, `x-auth-token` and response
+   * `set-cookie` (see {@link secretHeaders}). Incoming requests are redacted the same way before
+   * lookup, so a replay with other real credentials still matches, also when `matchOn` includes
+   * `headers`; the network always gets the real values. Default `true`.
+   */
+  redactSecrets?: boolean
+  /**
+   * The headers (request or response, case-insensitive) whose values {@link redactSecrets}
+   * replaces, instead of the default list (`DEFAULT_SECRET_HEADERS`). An authorization header keeps
+   * its scheme (`Bearer [REDACTED]`), cookies keep their names and `set-cookie` its attributes.
+   */
+  secretHeaders?: readonly string[]
+  /**
+   * Query parameters replaced in the URL before recording and before lookup: a name (its value
+   * becomes `[REDACTED]`) or a `[name, replacement]` pair (`null` removes the parameter). The rest
+   * of the URL is kept byte for byte. Alias: `filter_query_parameters`.
+   */
+  filterQueryParameters?: readonly ParameterFilter[]
+  /**
+   * Like {@link filterQueryParameters}, for the top-level parameters of
+   * `application/x-www-form-urlencoded` and JSON request bodies (a JSON replacement is a string);
+   * the rest of the body is kept byte for byte and `content-length` adjusted. Alias:
+   * `filter_post_data_parameters`.
+   */
+  filterPostDataParameters?: readonly ParameterFilter[]
+  /**
+   * Where warnings go (recordings never played, reported by `close()`). Default: a Node process
+   * warning (`DVDUnusedRecordingsWarning`, code `DVD_WARN_UNUSED`), printed on stderr.
+   */
+  onWarning?: (message: string) => void
+  /**
+   * When `false`, `close()` of a replaying DVD throws an `UnusedRecordingsError` (after saving, if
+   * saving applies) when some recordings were never played. Default `true`: they are only warned
+   * about through {@link onWarning}.
+   */
+  allowUnused?: boolean
+  /**
+   * Leave recordings this run never played out of the file when it is saved again (mode
+   * `new_episodes`, where close() then also saves to prune when nothing new was recorded). Alias:
+   * `drop_unused_requests`.
+   */
+  dropUnused?: boolean
+  /**
+   * JSON DVDs only: save gzip/br/deflate response bodies decoded, with `content-encoding` removed
+   * and `content-length` adjusted, for readable diffs (fetch replays the same decoded body; the
+   * exact wire bytes are not kept). Ignored for binary DVDs. Alias: `decode_compressed_response`.
+   */
+  decodeCompressed?: boolean
 }
 
 /** Options after validation, with defaults applied. */
@@ -68,6 +119,23 @@ export interface ResolvedOptions {
   beforeRecordResponse: ((response: DVDResponse) => DVDResponse) | undefined
   allowPlaybackRepeats: boolean
   upstream: Dispatcher | undefined
+  /** Lower-case header names whose values are redacted (empty when `redactSecrets: false`). */
+  secretHeaders: Set<string>
+  filterQueryParameters: Map<string, string | null>
+  filterPostDataParameters: Map<string, string | null>
+  onWarning: (message: string) => void
+  allowUnused: boolean
+  dropUnused: boolean
+  decodeCompressed: boolean
+}
+
+/**
+ * The default {@link DVDOptions.onWarning}: a Node process warning (type
+ * `DVDUnusedRecordingsWarning`, code `DVD_WARN_UNUSED`), which Node prints on stderr; `--no-warnings`
+ * or a `process.on('warning')` listener handle it like any other library warning.
+ */
+export function emitProcessWarning(message: string): void {
+  process.emitWarning(message, { type: 'DVDUnusedRecordingsWarning', code: 'DVD_WARN_UNUSED' })
 }
 
 const ALIASES: Record<string, keyof DVDOptions> = {
@@ -78,8 +146,20 @@ const ALIASES: Record<string, keyof DVDOptions> = {
   before_record_request: 'beforeRecordRequest',
   before_record_response: 'beforeRecordResponse',
   allow_playback_repeats: 'allowPlaybackRepeats',
+  filter_query_parameters: 'filterQueryParameters',
+  filter_post_data_parameters: 'filterPostDataParameters',
+  drop_unused_requests: 'dropUnused',
+  decode_compressed_response: 'decodeCompressed',
 }
-const KNOWN = new Set<string>([...Object.keys(ALIASES), ...Object.values(ALIASES), 'upstream'])
+const KNOWN = new Set<string>([
+  ...Object.keys(ALIASES),
+  ...Object.values(ALIASES),
+  'upstream',
+  'redactSecrets',
+  'secretHeaders',
+  'onWarning',
+  'allowUnused',
+])
 
 function checkMode(value: unknown, source: string): RecordMode {
   if (typeof value === 'string' && (RECORD_MODES as readonly string[]).includes(value))
@@ -109,6 +189,32 @@ function checkFunction<T>(value: unknown, name: string): T | undefined {
   return value as T
 }
 
+function checkBoolean(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined || value === null) return fallback
+  if (typeof value !== 'boolean')
+    throw new InvalidOptionError(`${name} must be true or false, not ${String(value)}`)
+  return value
+}
+
+function checkHeaderNames(value: unknown, name: string): string[] {
+  if (
+    !Array.isArray(value) ||
+    value.some((h) => typeof h !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(h))
+  )
+    throw new InvalidOptionError(`${name} must be an array of header names`)
+  return value as string[]
+}
+
+function checkFilters(value: unknown, name: string): Map<string, string | null> {
+  if (value === undefined || value === null) return new Map()
+  const filters = parameterFilters(value)
+  if (!filters)
+    throw new InvalidOptionError(
+      `${name} must be an array of parameter names or [name, replacement] pairs (replacement a string, or null to remove)`,
+    )
+  return filters
+}
+
 /** Validates user options (camelCase or Python's snake_case names) and applies defaults. */
 export function resolveOptions(
   options: DVDOptions = {},
@@ -135,6 +241,14 @@ export function resolveOptions(
   if (!Array.isArray(filter) || filter.some((h) => typeof h !== 'string')) {
     throw new InvalidOptionError('filterHeaders must be an array of header names')
   }
+  const redactSecrets = checkBoolean(o.redactSecrets, 'redactSecrets', true)
+  if (!redactSecrets && o.secretHeaders !== undefined)
+    throw new InvalidOptionError(
+      'secretHeaders has no effect with redactSecrets: false; pass only one of them',
+    )
+  const secretHeaders = redactSecrets
+    ? checkHeaderNames(o.secretHeaders ?? DEFAULT_SECRET_HEADERS, 'secretHeaders')
+    : []
   const upstream = o.upstream as Dispatcher | undefined
   if (upstream !== undefined && typeof (upstream as { dispatch?: unknown }).dispatch !== 'function') {
     throw new InvalidOptionError('upstream must be an undici Dispatcher')
@@ -148,5 +262,12 @@ export function resolveOptions(
     beforeRecordResponse: checkFunction(o.beforeRecordResponse, 'beforeRecordResponse'),
     allowPlaybackRepeats: Boolean(o.allowPlaybackRepeats),
     upstream,
+    secretHeaders: new Set(secretHeaders.map((h) => h.toLowerCase())),
+    filterQueryParameters: checkFilters(o.filterQueryParameters, 'filterQueryParameters'),
+    filterPostDataParameters: checkFilters(o.filterPostDataParameters, 'filterPostDataParameters'),
+    onWarning: checkFunction<(message: string) => void>(o.onWarning, 'onWarning') ?? emitProcessWarning,
+    allowUnused: checkBoolean(o.allowUnused, 'allowUnused', true),
+    dropUnused: checkBoolean(o.dropUnused, 'dropUnused', false),
+    decodeCompressed: checkBoolean(o.decodeCompressed, 'decodeCompressed', false),
   }
 }

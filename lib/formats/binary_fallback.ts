@@ -240,9 +240,6 @@ interface Bytes {
   bytes(at: number, n: number): Uint8Array
 }
 
-const u32Of = (b: Bytes, at: number): number => view(b.bytes(at, 4)).getUint32(0, true)
-const u64Of = (b: Bytes, at: number): bigint => view(b.bytes(at, 8)).getBigUint64(0, true)
-
 /** A buffer read (and verified) whole: for the full-table checks of `verify`. */
 class Whole implements Bytes {
   constructor(readonly b: Uint8Array) {}
@@ -842,7 +839,11 @@ function locateChunk(
 }
 
 /** Record table entry `id`: block position (absolute), block count, length (reader.rs `entry`). */
-function recordEntry(L: Layout, id: number, table: Bytes = L.records): { pos: number; blocks: number; len: number } {
+function recordEntry(
+  L: Layout,
+  id: number,
+  table: Bytes = L.records,
+): { pos: number; blocks: number; len: number } {
   if (id >= L.count) throw dvdError('DVD_ERR_RANGE', `record id ${id} out of range (count ${L.count})`)
   const v = view(table.bytes(id * RECORD_ENTRY_LEN, RECORD_ENTRY_LEN))
   const off = v.getBigUint64(0, true)
@@ -976,8 +977,7 @@ function checkTable(L: Layout, T: Whole): void {
   const v = view(T.b)
   const mask = L.capacity - 1
   let empty = -1
-  for (let i = 0; i < L.capacity && empty < 0; i++)
-    if (v.getUint32(i * SLOT_LEN + 12, true) === 0) empty = i
+  for (let i = 0; i < L.capacity && empty < 0; i++) if (v.getUint32(i * SLOT_LEN + 12, true) === 0) empty = i
   const hashes = new Set<bigint>()
   const seen = new Uint8Array(L.count)
   let total = 0
