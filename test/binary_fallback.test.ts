@@ -864,12 +864,27 @@ test('a corrupted 4 KiB piece of the record, hash or fields table is found on fi
   let slot = Number(h & BigInt(capacity - 1))
   while (bytes.readBigUInt64LE(hash.off + slot * 16) !== h) slot = (slot + 1) % capacity
   const cases: [string, number, string, (r: Reader) => unknown, (r: Reader) => unknown][] = [
-    ['record table', rec.off + 2000 * 16 + 3, `record table chunk ${Math.floor((2000 * 16) / 4096)}`,
-      (r) => r.record(2000), (r) => r.record(0)],
-    ['hash table', hash.off + slot * 16 + 2, `hash table chunk ${Math.floor((slot * 16) / 4096)}`,
-      (r) => r.lookup(key), (r) => r.record(5)],
-    ['fields table', fields.off + fields.len - 1, `fields table chunk ${Math.floor((fields.len - 1) / 4096)}`,
-      (r) => r.matchFields(n - 1), (r) => r.matchFields(0)],
+    [
+      'record table',
+      rec.off + 2000 * 16 + 3,
+      `record table chunk ${Math.floor((2000 * 16) / 4096)}`,
+      (r) => r.record(2000),
+      (r) => r.record(0),
+    ],
+    [
+      'hash table',
+      hash.off + slot * 16 + 2,
+      `hash table chunk ${Math.floor((slot * 16) / 4096)}`,
+      (r) => r.lookup(key),
+      (r) => r.record(5),
+    ],
+    [
+      'fields table',
+      fields.off + fields.len - 1,
+      `fields table chunk ${Math.floor((fields.len - 1) / 4096)}`,
+      (r) => r.matchFields(n - 1),
+      (r) => r.matchFields(0),
+    ],
   ]
   for (const [name, at, message, touch, other] of cases) {
     const buf = Buffer.from(bytes)

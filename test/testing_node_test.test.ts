@@ -1,0 +1,11 @@
+/**
+ * `dvd-rw/node-test` in a real run of the runner on test/fixtures/runners/node (see its driver).
+ */
+import test from 'ava'
+import { ciStory, recordReplayStory } from './fixtures/runners/driver.js'
+
+test('records passing tests, keeps DVDs of failing ones, replays offline, re-records on demand', (t) =>
+  recordReplayStory(t, 'node'))
+
+test('under CI=true, a test without requests passes and a missing DVD fails the test', (t) =>
+  ciStory(t, 'node'))
