@@ -4,9 +4,10 @@
  * cannot be read or converted), 2 usage (unknown command, missing or bad arguments).
  */
 import { createWriteStream } from 'node:fs'
-import { rename, rm } from 'node:fs/promises'
+import { readFile, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { finished } from 'node:stream/promises'
+import type { RunReport } from './dvd.js'
 import { DVDError, InvalidOptionError } from './errors.js'
 import { encodeMatchFields, encodeRecording, openBinaryStore, writeBinary } from './formats/binary.js'
 import { recordingJson } from './formats/json.js'
@@ -199,11 +200,12 @@ const commands: Record<string, Command> = {
     },
   },
   inspect: {
-    usage: 'dvd-convert inspect FILE',
-    summary: 'counts, hosts, methods, status codes, sizes and index statistics of a DVD',
-    options: {},
+    usage: 'dvd-convert inspect FILE [--report RUN-REPORT.json]',
+    summary:
+      'counts, hosts, methods, status codes, sizes and index statistics of a DVD (--report: play state per recording)',
+    options: { report: 'value' },
     positional: 1,
-    async run([file], _flags, io) {
+    async run([file], flags, io) {
       const format = await requireFormat(file!)
       const hosts = new Map<string, number>()
       const methods = new Map<string, number>()
@@ -253,6 +255,8 @@ const commands: Record<string, Command> = {
           store.close()
         }
       }
+      const reportFile = flags.get('report')
+      if (typeof reportFile === 'string') lines.push(...(await playState(reportFile, count)))
       io.stdout(`${lines.join('\n')}\n`)
     },
   },
@@ -312,6 +316,37 @@ const commands: Record<string, Command> = {
       io.stdout(`${file}: ${count} recordings, indexed on ${matchOn.join(',')}\n`)
     },
   },
+}
+
+/** The play state of each recording, from a run report written with `JSON.stringify(dvd.report())`. */
+async function playState(reportFile: string, count: number): Promise<string[]> {
+  let report: RunReport
+  try {
+    report = JSON.parse(await readFile(reportFile, 'utf8')) as RunReport
+  } catch (cause) {
+    throw new DVDError(
+      'DVD_ERR_FORMAT',
+      `${reportFile}: not a readable run report (${(cause as Error).message})`,
+      { cause },
+    )
+  }
+  if (!report || !Array.isArray(report.recordings)) {
+    throw new DVDError('DVD_ERR_FORMAT', `${reportFile}: not a run report (no "recordings" list)`)
+  }
+  const played = report.recordings.filter((r) => r.played > 0).length
+  const lines = [
+    `  run report: ${reportFile} (mode ${report.mode})`,
+    `    played ${played} of ${report.recordings.length} recordings, ${report.recordings.length - played} never played`,
+  ]
+  if (report.recordings.length !== count) {
+    lines.push(`    note: the report lists ${report.recordings.length} recordings, the DVD holds ${count}`)
+  }
+  for (const r of report.recordings) {
+    lines.push(
+      `    #${r.index} ${r.played > 0 ? `played ${r.played}×` : 'never played'}  ${r.method} ${r.url}`,
+    )
+  }
+  return lines
 }
 
 function helpText(): string {

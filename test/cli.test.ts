@@ -147,3 +147,26 @@ test('a missing input file exits with code 1', async (t) => {
   t.is(result.code, 1)
   t.regex(result.stderr, /no such file/)
 })
+
+test('inspect --report shows which recordings a run played', async (t) => {
+  const dir = tempDir()
+  const bin = join(dir, 'py.dvd.lz4')
+  await cli('json-to-bin', fixture(), bin)
+  const dvd = await DVDLoader.open(bin, { recordMode: 'none' })
+  const counter = () =>
+    fetch('http://127.0.0.1:18631/counter', { dispatcher: dvd.dispatcher } as unknown as RequestInit).then(
+      (r) => r.text(),
+    )
+  await counter()
+  const reportFile = join(dir, 'run.json')
+  writeFileSync(reportFile, JSON.stringify(dvd.report()))
+  await dvd.close({ save: false })
+  const { code, stdout } = await cli('inspect', bin, '--report', reportFile)
+  t.is(code, 0)
+  t.regex(stdout, /played 1 of 12 recordings, 11 never played/)
+  t.regex(stdout, /#6 played 1× {2}GET http:\/\/127\.0\.0\.1:18631\/counter/)
+  t.regex(stdout, /#7 never played {2}GET http:\/\/127\.0\.0\.1:18631\/counter/)
+  const bad = await cli('inspect', bin, '--report', join(dir, 'missing.json'))
+  t.is(bad.code, 1)
+  t.regex(bad.stderr, /not a readable run report/)
+})
