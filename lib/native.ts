@@ -45,8 +45,15 @@ export interface BinaryReader {
   readonly versionMinor: number
   /** Ids whose key hash equals that of `key`, in recording order (collisions possible). */
   lookup(key: Buffer): Uint32Array
+  /** `lookup` for the hot path: ids written into `out`; returns their count, or minus it when `out` is too small. */
+  lookupInto(key: string, out: Uint32Array): number
   /** The MessagePack bytes of record `id`. */
   record(id: number): Buffer
+  /**
+   * Decompresses record `id` into `target`; returns its length, or minus the needed length
+   * (writing nothing) when `target` is too small.
+   */
+  recordInto(id: number, target: Buffer): number
   /** The MessagePack bytes of record `id`'s match fields. */
   matchFields(id: number): Buffer
   verify(): void

@@ -33,8 +33,21 @@ export declare class NativeDvdReader {
    * still be compared on their match fields (hash collisions).
    */
   lookup(key: Buffer): Uint32Array
+  /**
+   * Like `lookup`, for the hot replay path: the key as a string, the ids
+   * written into `out`. Returns how many ids there are; when `out` is too
+   * small, nothing is written and minus that count is returned.
+   */
+  lookupInto(key: string, out: Uint32Array): number
   /** Decompressed bytes of record `id` (a MessagePack value). */
   record(id: number): Buffer
+  /**
+   * Decompresses record `id` into `target` and returns its length. When
+   * `target` is too small nothing is written and the needed length is
+   * returned as a negative number. Lets the hot replay path reuse one
+   * Buffer instead of allocating one per record.
+   */
+  recordInto(id: number, target: Buffer): number
   /** Normalized match fields of record `id`, as given to `add`. */
   matchFields(id: number): Buffer
   /**

@@ -903,3 +903,27 @@ test('a corrupted 4 KiB piece of the record, hash or fields table is found on fi
     }
   }
 })
+
+test('lookupInto and recordInto give what lookup and record give, in both readers, and ask for room when out of it', (t) => {
+  const { mixed, entries } = fixtures()
+  const list = entries.get(mixed)!
+  for (const reader of [native.NativeDvdReader.open(mixed), FallbackDvdReader.open(mixed)]) {
+    const ids = new Uint32Array(64)
+    const scratch = Buffer.alloc(16 * MiB)
+    for (const [id, entry] of list.entries()) {
+      const expected = [...reader.lookup(entry.key)]
+      const count = reader.lookupInto(entry.key.toString('latin1'), ids)
+      if (entry.key.toString('latin1') === entry.key.toString('utf8')) {
+        t.deepEqual([...ids.subarray(0, count)], expected)
+      }
+      const length = reader.recordInto(id, scratch)
+      t.true(scratch.subarray(0, length).equals(reader.record(id)))
+    }
+    const big = list.findIndex((e) => e.record.length > 1024)
+    t.is(reader.recordInto(big, Buffer.alloc(1)), -list[big]!.record.length)
+    const dup = list.find((e) => reader.lookup(e.key).length > 1)
+    if (dup)
+      t.is(reader.lookupInto(dup.key.toString('latin1'), new Uint32Array(1)), -reader.lookup(dup.key).length)
+    reader.close()
+  }
+})

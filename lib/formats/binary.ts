@@ -15,6 +15,8 @@ import { asFormatError, type BinaryReader, createBinaryWriter, openBinaryReader 
 // decodes `lz4 -dc file.dvd.lz4`.
 const packr = new Packr({ useRecords: false, variableMapSize: true })
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true })
+// Records are decoded out of a reused scratch buffer, so binary values must be copied out of it.
+const copyingUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true })
 
 type Obj = Record<string, unknown>
 
@@ -129,12 +131,15 @@ class Shape {
   }
 }
 
-/** Decodes and checks one record's MessagePack bytes. */
-export function decodeRecording(bytes: Buffer, file: string, id: number): Recording {
+/**
+ * Decodes and checks one record's MessagePack bytes. With `scratch`, `bytes` is a buffer that will
+ * be reused, and every binary value is copied out of it.
+ */
+export function decodeRecording(bytes: Buffer, file: string, id: number, scratch = false): Recording {
   const shape = new Shape(file, `record #${id}`)
   let value: unknown
   try {
-    value = unpackr.unpack(bytes)
+    value = (scratch ? copyingUnpackr : unpackr).unpack(bytes)
   } catch (cause) {
     throw new DVDFormatError(file, `record #${id}`, `invalid MessagePack (${(cause as Error).message})`, {
       cause,
@@ -201,6 +206,8 @@ export class BinaryStore implements RecordingStore {
   readonly #rebuilt: Map<string, number[]> | undefined
   readonly #decoded = new Map<number, Recording>()
   readonly #count: number
+  #scratch = Buffer.allocUnsafe(64 * 1024)
+  #ids = new Uint32Array(64)
 
   constructor(
     reader: BinaryReader,
@@ -228,8 +235,13 @@ export class BinaryStore implements RecordingStore {
 
   lookup(key: string, request?: DVDRequest): readonly number[] {
     if (this.#rebuilt) return this.#rebuilt.get(key) ?? []
-    const ids = this.#call(() => this.reader.lookup(Buffer.from(key)))
-    if (ids.length === 0) return []
+    let count = this.#call(() => this.reader.lookupInto(key, this.#ids))
+    if (count < 0) {
+      this.#ids = new Uint32Array(-count)
+      count = this.#call(() => this.reader.lookupInto(key, this.#ids))
+    }
+    if (count === 0) return []
+    const ids = this.#ids.subarray(0, count)
     // The file's index is keyed by a 64-bit hash: keep only candidates whose own key is equal.
     const matching: number[] = []
     for (const id of ids) {
@@ -247,11 +259,13 @@ export class BinaryStore implements RecordingStore {
   get(id: number): Recording {
     const cached = this.#decoded.get(id)
     if (cached) return cached
-    const recording = decodeRecording(
-      this.#call(() => this.reader.record(id)),
-      this.file,
-      id,
-    )
+    // One reused buffer per store: allocating a Buffer per replayed record costs more than decoding it.
+    let length = this.#call(() => this.reader.recordInto(id, this.#scratch))
+    if (length < 0) {
+      this.#scratch = Buffer.allocUnsafe(Math.max(-length, this.#scratch.length * 2))
+      length = this.#call(() => this.reader.recordInto(id, this.#scratch))
+    }
+    const recording = decodeRecording(this.#scratch.subarray(0, length), this.file, id, true)
     if (this.#decoded.size >= DECODED_CACHE) this.#decoded.clear()
     this.#decoded.set(id, recording)
     return recording

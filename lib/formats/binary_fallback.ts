@@ -660,6 +660,22 @@ export class FallbackDvdReader {
   }
 
   /** Decompressed bytes of record `id` (a MessagePack value). */
+  /** Same contract as the native `lookupInto`: the count of ids, or minus it when `out` is too small. */
+  lookupInto(key: string, out: Uint32Array): number {
+    const ids = this.lookup(Buffer.from(key))
+    if (ids.length > out.length) return -ids.length
+    out.set(ids)
+    return ids.length
+  }
+
+  /** Same contract as the native `recordInto`: the length, or minus the needed length. */
+  recordInto(id: number, target: Buffer): number {
+    const bytes = this.record(id)
+    if (bytes.length > target.length) return -bytes.length
+    bytes.copy(target)
+    return bytes.length
+  }
+
   record(id: number): Buffer {
     const file = this.#open()
     const n = toId(id)

@@ -196,6 +196,27 @@ impl NativeDvdReader {
             .map_err(|e| DvdError::new(ErrorCode::Io, e.reason).into())
     }
 
+    /// Like `lookup`, for the hot replay path: the key as a string, the ids
+    /// written into `out`. Returns how many ids there are; when `out` is too
+    /// small, nothing is written and minus that count is returned.
+    #[napi]
+    pub fn lookup_into(
+        &self,
+        key: String,
+        mut out: Uint32ArraySlice,
+    ) -> napi::Result<i64, ErrorCode> {
+        let ids = self.get()?.lookup(key.as_bytes())?;
+        let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        // SAFETY: the call is synchronous on the JS thread, so nothing else
+        // touches the array while it is written.
+        let all = unsafe { out.as_mut() };
+        let Some(target) = all.get_mut(..ids.len()) else {
+            return Ok(-n);
+        };
+        target.copy_from_slice(&ids);
+        Ok(n)
+    }
+
     /// Decompressed bytes of record `id` (a MessagePack value).
     #[napi]
     pub fn record<'env>(
@@ -205,6 +226,21 @@ impl NativeDvdReader {
     ) -> napi::Result<BufferSlice<'env>, ErrorCode> {
         let r = self.get()?;
         js_buffer(env, r.record_len(id)?, |out| r.record_into_slice(id, out))
+    }
+
+    /// Decompresses record `id` into `target` and returns its length. When
+    /// `target` is too small nothing is written and the needed length is
+    /// returned as a negative number. Lets the hot replay path reuse one
+    /// Buffer instead of allocating one per record.
+    #[napi]
+    pub fn record_into(&self, id: u32, mut target: BufferSlice) -> napi::Result<i64, ErrorCode> {
+        let r = self.get()?;
+        let len = r.record_len(id)?;
+        let Some(out) = target.get_mut(..len) else {
+            return Ok(-i64::try_from(len).unwrap_or(i64::MAX));
+        };
+        r.record_into_slice(id, out)?;
+        Ok(i64::try_from(len).unwrap_or(i64::MAX))
     }
 
     /// Normalized match fields of record `id`, as given to `add`.
