@@ -56,7 +56,9 @@ class Progress {
 
   update(done: number, total?: number, unit = 'records'): void {
     const now = Date.now()
-    if (now - this.#started < 1000 || now - this.#lastDraw < 100) return
+    // Redraw in place ten times a second on a terminal; elsewhere (logs, CI) a line every 5 seconds.
+    const every = this.#io.isTTY ? 100 : 5000
+    if (now - this.#started < 1000 || now - this.#lastDraw < every) return
     this.#lastDraw = now
     const seconds = (now - this.#started) / 1000
     let line: string
@@ -151,7 +153,7 @@ const commands: Record<string, Command> = {
         for await (const recording of items) {
           batch.push(recording)
           if (batch.length >= 1024) flush()
-          progress.update(bytes / 1e6, undefined, 'MB of JSON read')
+          progress.update(Math.round(bytes / 1e6), undefined, 'MB of JSON read')
         }
         flush()
         writer.finish()
