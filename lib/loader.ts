@@ -183,6 +183,15 @@ export class LoadedDVD {
     return this.#closed
   }
 
+  /**
+   * Node's global `fetch` through this DVD's dispatcher, with no global state. The same as
+   * `fetch(input, { ...init, dispatcher: dvd.dispatcher })`, without the type clash between the
+   * undici package's `Dispatcher` and the one in Node's own typings.
+   */
+  fetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+    return globalThis.fetch(input, { ...init, dispatcher: this.dispatcher } as unknown as RequestInit)
+  }
+
   /** Makes this DVD answer Node's global `fetch` and `undici` calls until {@link close} or {@link uninstall}. */
   install(): this {
     if (this.#closed) throw new Error(`${this.file}: the DVD is closed`)

@@ -4,7 +4,7 @@
  * the same format (slower, same results), after a one-line notice.
  */
 import { createRequire } from 'node:module'
-import { DVDFormatError } from './errors.js'
+import { DVDError, DVDFormatError } from './errors.js'
 import { FallbackDvdReader } from './formats/binary_fallback.js'
 
 /** Counts and sizes of an open binary DVD (the native `NativeDvdStats`; the TypeScript reader's too). */
@@ -100,8 +100,8 @@ export function binaryBackend(): 'native' | 'typescript' {
 }
 
 /** Turns an addon or fallback error (`DVD_ERR_*: …`) into a {@link DVDFormatError} naming the file. */
-export function asFormatError(file: string, error: unknown): DVDFormatError {
-  if (error instanceof DVDFormatError) return error
+export function asFormatError(file: string, error: unknown): DVDError {
+  if (error instanceof DVDError) return error
   const message = error instanceof Error ? error.message : String(error)
   const code =
     /^(DVD_ERR_[A-Z_]+)/.exec(message)?.[1] ?? (error as { code?: string }).code ?? 'DVD_ERR_FORMAT'
@@ -123,11 +123,10 @@ export function openBinaryReader(file: string): BinaryReader {
 export function createBinaryWriter(file: string, matchOn: string): BinaryWriter {
   const native = nativeBinding()
   if (!native) {
-    throw new DVDFormatError(
-      file,
-      '',
-      'writing binary DVDs needs the native addon, which is not available on this platform; save as .dvd.json instead',
-      { code: 'DVD_ERR_UNSUPPORTED' },
+    throw new DVDError(
+      'DVD_ERR_UNSUPPORTED',
+      `${file}: writing binary DVDs needs the native addon, which is not available on this platform; ` +
+        'save the DVD as .dvd.json instead (binary DVDs are still read, by the TypeScript reader).',
     )
   }
   try {

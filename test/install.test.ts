@@ -161,3 +161,16 @@ test('a DVD dispatcher composes with undici interceptors: redirects are recorded
   t.is(await replayed.body.text(), liveBody)
   t.true(play.allPlayed)
 })
+
+test('dvd.fetch goes through the DVD without global state', async (t) => {
+  const server = await startServer()
+  const before = getGlobalDispatcher()
+  const file = join(tempDir(), 'dvd-fetch.dvd.json')
+  const rec = await DVDLoader.open(file, { recordMode: 'once' })
+  t.is(await (await rec.fetch(`${server.origin}/counter`)).text(), 'call 1')
+  await rec.close()
+  await server.close()
+  t.is(getGlobalDispatcher(), before)
+  const play = await DVDLoader.open(file, { recordMode: 'none' })
+  t.is(await (await play.fetch(new URL(`${server.origin}/counter`), { method: 'GET' })).text(), 'call 1')
+})
