@@ -1,0 +1,300 @@
+// dvd-rw against the tools users would pick instead, on one workload, each tool in its own on-disk
+// format, each measurement in a fresh child process. See benchmark/README.md.
+//
+//   npm run bench                      # full run: N = 1k, 10k, 100k (+ 1M where it can answer), cap 180 s
+//   npm run bench -- --quick           # N = 1k, 10k, cap 30 s, random bodies only (< 2 minutes)
+//   options: --json-text (JSON-text bodies for the main sweep), --sizes=1000,10000, --cap=SECONDS,
+//            --tools=dvd-bin,nock,…, --out=DIR (default: benchmark/ for a full run, a temp dir for --quick)
+import { spawn, spawnSync } from 'node:child_process'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { renderChart } from './compare/chart.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+if (!existsSync(join(here, '../dist/lib/index.js'))) {
+  console.error('dist/ is missing: run `npm install` (or `npm run build`) at the repository root first.')
+  process.exit(1)
+}
+const fx = await import('./compare/fixtures.mjs')
+const argv = process.argv.slice(2)
+const opt = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1]
+const quick = argv.includes('--quick')
+const mainKind = argv.includes('--json-text') ? 'json' : 'random'
+const otherKind = mainKind === 'json' ? 'random' : 'json'
+const SIZES = (opt('sizes') ?? (quick ? '1000,10000' : '1000,10000,100000,1000000')).split(',').map(Number)
+const CAP_S = Number(opt('cap') ?? (quick ? 30 : 180))
+// One million sequential fetches take minutes even for the floor: a longer cap at that size.
+const capFor = (n) => (n >= 1_000_000 ? Math.max(CAP_S, 600) : CAP_S)
+const SEED = 20240601
+// Peers answer at 1,000,000 only when linear extrapolation of their previous size fits the cap (their
+// per-request cost can only grow with N) and their whole-file JSON fits in a V8 string.
+const V8_MAX_STRING = 0x1fffffe8
+const outDir = opt('out') ?? (quick ? mkdtempSync(join(tmpdir(), 'dvd-rw-bench-quick-')) : here)
+
+/** Tools: label, fixture builder, worker, whether its file must fit in one JS string. */
+const TOOLS = [
+  { id: 'dvd-bin', label: 'dvd-rw binary (native)', fixture: 'bin', whole: false },
+  {
+    id: 'dvd-bin-ts',
+    label: 'dvd-rw binary (TS reader)',
+    fixture: 'bin',
+    whole: false,
+    env: { DVD_RW_NATIVE: '0' },
+  },
+  { id: 'dvd-json', label: 'dvd-rw JSON', fixture: 'json', whole: true },
+  { id: 'undici-snapshot', label: 'undici SnapshotAgent', fixture: 'snap', whole: true },
+  { id: 'nock', label: 'nock.back', fixture: 'nock', whole: true },
+  { id: 'polly', label: 'Polly.js (fetch + fs)', fixture: 'polly', whole: true },
+  { id: 'python', label: 'Python dvd-rw 0.1.6 (lookup only)', fixture: 'json', whole: false, python: true },
+  { id: 'mockagent', label: 'floor: MockAgent, fixed body', fixture: null, floor: true },
+  { id: 'live', label: 'floor: live HTTP 127.0.0.1', fixture: null, floor: true },
+]
+const only = opt('tools')?.split(',')
+const tools = only ? TOOLS.filter((t) => only.includes(t.id) || t.id === 'dvd-bin') : TOOLS
+
+const BUILDERS = {
+  bin: fx.buildDvdBinary,
+  json: fx.buildDvdJson,
+  snap: fx.buildUndiciSnapshot,
+  nock: fx.buildNockBack,
+  polly: fx.buildPollyHar,
+}
+
+function pythonReady() {
+  const venv = spawnSync('bash', [join(here, 'python-venv.sh')], { stdio: 'inherit' })
+  return venv.status === 0
+}
+
+function machine() {
+  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : ''
+  const model = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1] ?? cpus()[0]?.model ?? 'unknown'
+  const py = spawnSync(join(here, '.venv/bin/python'), ['--version'], { encoding: 'utf8' })
+  const version = (p) =>
+    JSON.parse(readFileSync(join(here, 'node_modules', p, 'package.json'), 'utf8')).version
+  return {
+    cpu: model,
+    cores: cpus().length,
+    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    node: process.version,
+    python: py.status === 0 ? py.stdout.trim() : 'not available',
+    peers: `undici ${version('undici')}, nock ${version('nock')}, @pollyjs/core ${version('@pollyjs/core')}, Python dvd-rw 0.1.6`,
+  }
+}
+
+function runChild(tool, config) {
+  const [cmd, args] = tool.python
+    ? [join(here, '.venv/bin/python'), [join(here, 'compare/replay_worker.py'), JSON.stringify(config)]]
+    : [
+        process.execPath,
+        [join(here, 'compare/replay-worker.mjs'), JSON.stringify({ tool: tool.id, ...config })],
+      ]
+  return new Promise((resolve) => {
+    const t0 = performance.now()
+    const child = spawn(cmd, args, {
+      env: { ...process.env, NODE_NO_WARNINGS: '1', ...tool.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => {
+      out += d
+    })
+    child.stderr.on('data', (d) => {
+      err = (err + d).slice(-2000)
+    })
+    let capped = false
+    const timer = setTimeout(() => {
+      capped = true
+      child.kill('SIGKILL')
+    }, capFor(config.n) * 1000)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      const wall = (performance.now() - t0) / 1000
+      if (capped) return resolve({ ok: false, capped: true, cap: capFor(config.n), wall })
+      const line = out.trim().split('\n').at(-1)
+      try {
+        resolve({ ...JSON.parse(line), wall })
+      } catch {
+        resolve({ ok: false, error: `exit ${code}: ${err.trim().split('\n').slice(-3).join(' ')}`, wall })
+      }
+    })
+  })
+}
+
+const fmtN = (n) => n.toLocaleString('en')
+const fmtBytes = (b) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`)
+const fmtMs = (ms) =>
+  ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 100 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(1)} ms`
+const fmtUs = (us) => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`)
+const ratio = (a, b) => (a && b ? `${(a / b).toFixed(a / b >= 10 ? 0 : 2)}×` : '—')
+
+function fileSize(path) {
+  if (path === null) return null
+  if (typeof path === 'object') return statSync(join(path.dir, path.file)).size
+  if (statSync(path).isDirectory()) {
+    return statSync(join(path, readdirSync(path)[0], 'recording.har')).size
+  }
+  return statSync(path).size
+}
+
+async function main() {
+  const started = Date.now()
+  const hasPython = tools.some((t) => t.python) && pythonReady()
+  const info = machine()
+  console.log(`machine: ${info.cpu}, ${info.cores} cores, ${info.memory}, Node ${info.node}, ${info.python}`)
+  console.log(`sizes ${SIZES.map(fmtN).join(', ')}; cap ${CAP_S} s; bodies: ${mainKind}`)
+  const runs = [...SIZES.map((n) => ({ kind: mainKind, n }))]
+  if (!quick && !argv.includes('--no-other-kind')) runs.push({ kind: otherKind, n: 10_000 })
+  const results = [] // { kind, n, tool, size, r }
+  const last = new Map() // `${kind}:${tool}` → { n, r, size }
+
+  for (const { kind, n } of runs) {
+    const dir = mkdtempSync(join(tmpdir(), `dvd-rw-compare-${kind}-${n}-`))
+    const built = new Map()
+    try {
+      for (const tool of tools) {
+        const key = `${kind}:${tool.id}`
+        const prev = last.get(key)
+        let skip = null
+        if (tool.python && !hasPython) skip = 'not run: Python virtualenv unavailable'
+        else if (tool.floor && n > 100_000) skip = 'not run (floors measured up to 100,000)'
+        else if (
+          kind !== mainKind &&
+          results.some((x) => x.kind === mainKind && x.n === n && x.tool.id === tool.id && x.r.capped)
+        )
+          skip = `> cap (not run: > ${CAP_S} s with ${mainKind} bodies at this N)`
+        else if (prev?.r.capped) skip = `> cap (already > ${CAP_S} s at N = ${fmtN(prev.n)})`
+        else if (prev && !prev.r.ok) skip = `not run (failed at N = ${fmtN(prev.n)})`
+        else if (prev && n > prev.n && prev.r.totalMs * (n / prev.n) > capFor(n) * 1000)
+          skip = `> cap (skipped: linear extrapolation from N = ${fmtN(prev.n)} is ${((prev.r.totalMs * (n / prev.n)) / 1000).toFixed(0)} s)`
+        else if (prev && tool.whole && prev.size * (n / prev.n) > V8_MAX_STRING)
+          skip = `cannot load: the file (~${fmtBytes(prev.size * (n / prev.n))}) is read whole into one string, beyond V8's ${fmtBytes(V8_MAX_STRING)} limit`
+        if (skip) {
+          console.log(`  ${kind} N=${fmtN(n)} ${tool.label}: ${skip}`)
+          results.push({ kind, n, tool, size: null, r: { ok: false, skipped: skip } })
+          continue
+        }
+        let path = null
+        if (tool.fixture) {
+          if (!built.has(tool.fixture)) {
+            const t0 = performance.now()
+            built.set(tool.fixture, await BUILDERS[tool.fixture](dir, n, kind))
+            console.log(
+              `  built ${tool.fixture} N=${fmtN(n)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+            )
+          }
+          path = built.get(tool.fixture)
+        }
+        const config = { path, n, kind, seed: SEED }
+        if (tool.python) config.digests = fx.buildDigests(dir, n, kind)
+        const r = await runChild(tool, config)
+        const size = fileSize(path)
+        last.set(key, { n, r, size })
+        results.push({ kind, n, tool, size, r })
+        console.log(
+          `  ${kind} N=${fmtN(n)} ${tool.label}: ${
+            r.capped
+              ? `> cap (${r.cap} s)`
+              : r.ok
+                ? `load ${fmtMs(r.loadMs)}, ${fmtUs(r.perRequestUs)}/request, RSS ${r.maxRssMiB.toFixed(0)} MiB`
+                : `INVALID: ${r.error ?? `${r.wrong} wrong bodies (first ${JSON.stringify(r.firstWrong)})`}`
+          }`,
+        )
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  const minutes = (Date.now() - started) / 60_000
+  const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`
+  const md = report(results, info, command, minutes)
+  mkdirSync(outDir, { recursive: true })
+  writeFileSync(join(outDir, 'RESULTS.md'), md)
+  writeFileSync(
+    join(outDir, 'results.svg'),
+    renderChart(
+      results.filter((x) => x.kind === mainKind && x.r.ok),
+      { title: `${mainKind === 'json' ? 'JSON-text' : 'random'} 2 KiB bodies`, cap: CAP_S },
+    ),
+  )
+  console.log(`\n${md}`)
+  console.log(
+    `wrote ${join(outDir, 'RESULTS.md')} and ${join(outDir, 'results.svg')} (${minutes.toFixed(1)} min)`,
+  )
+}
+
+function cell(x) {
+  if (x.r.skipped) return null
+  if (x.r.capped) return `> cap (${x.r.cap} s)`
+  if (!x.r.ok) return `**invalid**: ${x.r.error ?? `${x.r.wrong} of ${fmtN(x.n)} bodies wrong`}`
+  return null
+}
+
+function report(results, info, command, minutes) {
+  const lines = []
+  lines.push('# dvd-rw against the alternatives: results')
+  lines.push('')
+  lines.push(
+    `Generated by \`${command}\` on ${new Date().toISOString().slice(0, 10)} (${minutes.toFixed(1)} min of wall time). How to reproduce and what each column means: [README.md](README.md).`,
+  )
+  lines.push('')
+  lines.push(
+    `**Machine**: ${info.cpu}, ${info.cores} cores, ${info.memory}; Node ${info.node}; ${info.python}. **Peers**: ${info.peers}.`,
+  )
+  lines.push('')
+  lines.push(
+    `Workload: 3 hosts × 2 methods × 50 paths, unique \`?id=i&page=…\`, headers \`x-trace-id\` + \`accept\`, POST bodies \`{"i": i}\`, 2 KiB response bodies; all N requests replayed once through \`fetch\` in a seeded shuffled order, every body verified. Cap ${CAP_S} s per tool and N (${Math.max(CAP_S, 600)} s at N = 1,000,000). Ratios (×) are against dvd-rw binary (native) at the same N in the same run.`,
+  )
+  for (const kind of [mainKind, otherKind]) {
+    const rows = results.filter((x) => x.kind === kind)
+    if (!rows.length) continue
+    lines.push('')
+    lines.push(`## ${kind === 'json' ? 'JSON-text' : 'Random-byte'} bodies`)
+    lines.push('')
+    if (kind === mainKind) lines.push('![load time and per-request cost against N](results.svg)\n')
+    lines.push(
+      '| N | tool | file size | load (to 1st replay) | per request | peak RSS | size × | load × | per request × | RSS × |',
+    )
+    lines.push('|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|')
+    for (const n of [...new Set(rows.map((x) => x.n))]) {
+      const base = rows.find((x) => x.n === n && x.tool.id === 'dvd-bin' && x.r.ok)
+      for (const x of rows.filter((y) => y.n === n)) {
+        const head = `| ${fmtN(n)} | ${x.tool.label} |`
+        if (x.r.skipped) {
+          lines.push(`${head} ${x.r.skipped} | | | | | | | |`)
+          continue
+        }
+        const bad = cell(x)
+        const size = x.size === null ? '—' : fmtBytes(x.size)
+        if (bad) {
+          lines.push(
+            `${head} ${size} | ${bad} | | ${x.r.maxRssMiB ? `${x.r.maxRssMiB.toFixed(0)} MiB` : ''} | | | | |`,
+          )
+          continue
+        }
+        const b = base?.r
+        lines.push(
+          `${head} ${size} | ${fmtMs(x.r.loadMs)} | ${fmtUs(x.r.perRequestUs)} | ${x.r.maxRssMiB.toFixed(0)} MiB | ${
+            x.size !== null && base ? ratio(x.size, base.size) : '—'
+          } | ${ratio(x.r.loadMs, b?.loadMs)} | ${ratio(x.r.perRequestUs, b?.perRequestUs)} | ${ratio(x.r.maxRssMiB, b?.maxRssMiB)} |`,
+        )
+      }
+    }
+  }
+  lines.push('')
+  return lines.join('\n')
+}
+
+await main()
