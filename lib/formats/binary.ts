@@ -169,16 +169,21 @@ function keyFromFields(bytes: Buffer, matchOn: readonly MatcherName[], file: str
 }
 
 /**
- * True when two requests have the same method, URL, headers and body: then every matcher gives
- * them the same key, and the costlier key comparison can be skipped.
+ * True when two requests agree on every input the `matchOn` matchers read (method and URL, plus
+ * headers and body when matched on): then their keys are equal, and the costlier key
+ * comparison can be skipped.
  */
-function sameKeyInputs(a: DVDRequest, b: DVDRequest): boolean {
-  if (a.method !== b.method || a.url !== b.url || a.headers.length !== b.headers.length) return false
-  for (let i = 0; i < a.headers.length; i++) {
-    const x = a.headers[i]!
-    const y = b.headers[i]!
-    if (x[0] !== y[0] || x[1] !== y[1]) return false
+function sameKeyInputs(a: DVDRequest, b: DVDRequest, headers: boolean, body: boolean): boolean {
+  if (a.method !== b.method || a.url !== b.url) return false
+  if (headers) {
+    if (a.headers.length !== b.headers.length) return false
+    for (let i = 0; i < a.headers.length; i++) {
+      const x = a.headers[i]!
+      const y = b.headers[i]!
+      if (x[0] !== y[0] || x[1] !== y[1]) return false
+    }
   }
+  if (!body) return true
   const ab = a.body ?? null
   const bb = b.body ?? null
   if (!ab || ab.length === 0 || !bb || bb.length === 0) return (ab?.length ?? 0) === (bb?.length ?? 0)
@@ -206,6 +211,9 @@ export class BinaryStore implements RecordingStore {
   readonly #rebuilt: Map<string, number[]> | undefined
   readonly #decoded = new Map<number, Recording>()
   readonly #count: number
+  /** Whether the key depends on the headers / the body (see sameKeyInputs). */
+  readonly #keyHeaders: boolean
+  readonly #keyBody: boolean
   #scratch = Buffer.allocUnsafe(64 * 1024)
   #ids = new Uint32Array(64)
 
@@ -219,6 +227,8 @@ export class BinaryStore implements RecordingStore {
     this.file = file
     this.#matchOn = matchOn
     this.#count = reader.count
+    this.#keyHeaders = matchOn.includes('headers')
+    this.#keyBody = matchOn.includes('body') || matchOn.includes('json_body')
     readers.register(this, reader, this)
     if (reader.matchOn !== matchOn.join(',')) {
       warn(
@@ -247,7 +257,7 @@ export class BinaryStore implements RecordingStore {
     for (const id of ids) {
       const recorded = this.get(id).request
       if (
-        (request && sameKeyInputs(recorded, request)) ||
+        (request && sameKeyInputs(recorded, request, this.#keyHeaders, this.#keyBody)) ||
         requestKey(new ParsedRequest(recorded), this.#matchOn) === key
       ) {
         matching.push(id)
