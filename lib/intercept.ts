@@ -188,6 +188,15 @@ export class DVDDispatcher extends Dispatcher {
     this.#upstream = upstream
   }
 
+  /**
+   * Tells fetch to hand over a request body as its source (the string or bytes it was given)
+   * rather than wrapped in a stream: fetch checks this flag for undici's MockAgent, and it saves
+   * reading every body back out of a stream.
+   */
+  get isMockActive(): boolean {
+    return true
+  }
+
   /** The dispatcher that reaches the real network. */
   get upstream(): Dispatcher {
     return this.#upstream
@@ -209,7 +218,7 @@ export class DVDDispatcher extends Dispatcher {
   }
 
   async #handle(opts: DispatchOptions, handler: LegacyHandler): Promise<void> {
-    const body = await readRequestBody(opts.body)
+    const body = await readRequestBody(opts.body, opts.headers)
     const request = toDVDRequest(opts as Parameters<typeof toDVDRequest>[0], body)
     const decision = this.#dvd.decide(request)
     const forward = () => ({ ...opts, body: body.bytes, headers: toFlatHeaders(request.headers) })

@@ -3,8 +3,9 @@
  * Bodies of every kind undici accepts (string, bytes, Blob, FormData, streams, iterables) become
  * bytes, so they can be matched, recorded and sent on unchanged.
  */
-import { Response } from 'undici'
-import type { DVDRequest, HeaderPair } from './model.js'
+
+import { type DVDRequest, type HeaderPair, headerValue } from './model.js'
+import { boundaryOf, encodeFormData, newBoundary } from './multipart.js'
 
 type HeaderInput =
   | null
@@ -96,7 +97,7 @@ export interface ReadBody {
 }
 
 /** Reads any body undici accepts into bytes; `null` for no body or an empty one. */
-export async function readRequestBody(body: unknown): Promise<ReadBody> {
+export async function readRequestBody(body: unknown, requestHeaders?: unknown): Promise<ReadBody> {
   let bytes: Buffer
   let contentType: string | undefined
   if (body == null) return { bytes: null }
@@ -105,11 +106,12 @@ export async function readRequestBody(body: unknown): Promise<ReadBody> {
   else if (body instanceof ArrayBuffer) bytes = Buffer.from(body)
   else if (typeof body !== 'object') throw new TypeError(`request body of unsupported type ${typeof body}`)
   else if (isFormDataLike(body)) {
-    // undici encodes FormData itself when it writes the request; encoding it here instead lets the
-    // exact multipart bytes be recorded, and the boundary travels in the content-type it implies.
-    const encoded = new Response(body as ConstructorParameters<typeof Response>[0])
-    bytes = Buffer.from(await encoded.arrayBuffer())
-    contentType = encoded.headers.get('content-type') ?? undefined
+    // fetch has already announced a boundary in the content-type header (undici.request leaves
+    // that to the body writer): encode with it, so the recorded bytes are those that go out.
+    const announced = boundaryOf(headerValue(toHeaderPairs(requestHeaders as HeaderInput), 'content-type'))
+    const boundary = announced ?? newBoundary()
+    bytes = await encodeFormData(body as unknown as Iterable<[string, string | Blob]>, boundary)
+    if (!announced) contentType = `multipart/form-data; boundary=${boundary}`
   } else if (isBlobLike(body)) {
     bytes = Buffer.from(await body.arrayBuffer())
     if (body.type) contentType = body.type

@@ -15,8 +15,6 @@ import { asFormatError, type BinaryReader, createBinaryWriter, openBinaryReader 
 // decodes `lz4 -dc file.dvd.lz4`.
 const packr = new Packr({ useRecords: false, variableMapSize: true })
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true })
-// Records are decoded out of a reused scratch buffer, so binary values must be copied out of it.
-const copyingUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true })
 
 type Obj = Record<string, unknown>
 
@@ -57,6 +55,8 @@ class Shape {
   constructor(
     readonly file: string,
     readonly where: string,
+    /** Binary values are views into a buffer that will be reused: copy them. */
+    readonly copy = false,
   ) {}
   fail(path: string, problem: string): never {
     throw new DVDFormatError(this.file, `${this.where}${path}`, problem)
@@ -74,7 +74,11 @@ class Shape {
   bytes(v: unknown, path: string): Buffer | null {
     if (v === null || v === undefined) return null
     if (!(v instanceof Uint8Array)) this.fail(path, 'expected binary')
-    return Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+    if (!this.copy) return Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+    // allocUnsafe draws small copies from Node's shared pool: far cheaper than a new ArrayBuffer each.
+    const copied = Buffer.allocUnsafe(v.byteLength)
+    copied.set(v)
+    return copied
   }
   headers(v: unknown, path: string): HeaderPair[] {
     if (!Array.isArray(v)) this.fail(path, 'expected a list of [name, value] pairs')
@@ -136,10 +140,10 @@ class Shape {
  * be reused, and every binary value is copied out of it.
  */
 export function decodeRecording(bytes: Buffer, file: string, id: number, scratch = false): Recording {
-  const shape = new Shape(file, `record #${id}`)
+  const shape = new Shape(file, `record #${id}`, scratch)
   let value: unknown
   try {
-    value = (scratch ? copyingUnpackr : unpackr).unpack(bytes)
+    value = unpackr.unpack(bytes)
   } catch (cause) {
     throw new DVDFormatError(file, `record #${id}`, `invalid MessagePack (${(cause as Error).message})`, {
       cause,
