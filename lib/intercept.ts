@@ -171,6 +171,29 @@ class RecordingHandler implements LegacyHandler {
   }
 }
 
+/**
+ * A dispatcher that owns no connections: requests it forwards go through dispatchers that belong
+ * to someone else, so closing or destroying it has nothing to release.
+ */
+export abstract class DetachedDispatcher extends Dispatcher {
+  override close(): Promise<void>
+  override close(callback: () => void): void
+  override close(callback?: () => void): Promise<void> | void {
+    if (callback) return void queueMicrotask(callback)
+    return Promise.resolve()
+  }
+
+  override destroy(): Promise<void>
+  override destroy(err: Error | null): Promise<void>
+  override destroy(callback: () => void): void
+  override destroy(err: Error | null, callback: () => void): void
+  override destroy(a?: unknown, b?: unknown): Promise<void> | void {
+    const callback = typeof a === 'function' ? a : typeof b === 'function' ? b : undefined
+    if (callback) return void queueMicrotask(callback as () => void)
+    return Promise.resolve()
+  }
+}
+
 /** Dispatch options as this dispatcher reads them. */
 type DispatchOptions = Dispatcher.DispatchOptions
 
@@ -178,7 +201,7 @@ type DispatchOptions = Dispatcher.DispatchOptions
  * An undici Dispatcher bound to one DVD. Use it per request (`fetch(url, { dispatcher })`) or
  * globally (`dvd.install()`); it replays, records or passes through according to the DVD's mode.
  */
-export class DVDDispatcher extends Dispatcher {
+export class DVDDispatcher extends DetachedDispatcher {
   readonly #dvd: DVD
   readonly #upstream: Dispatcher
 
@@ -239,23 +262,5 @@ export class DVDDispatcher extends Dispatcher {
         return
       }
     }
-  }
-
-  override close(): Promise<void>
-  override close(callback: () => void): void
-  override close(callback?: () => void): Promise<void> | void {
-    // The upstream belongs to whoever created it; closing a DVD never closes the network.
-    if (callback) return void queueMicrotask(callback)
-    return Promise.resolve()
-  }
-
-  override destroy(): Promise<void>
-  override destroy(err: Error | null): Promise<void>
-  override destroy(callback: () => void): void
-  override destroy(err: Error | null, callback: () => void): void
-  override destroy(a?: unknown, b?: unknown): Promise<void> | void {
-    const callback = typeof a === 'function' ? a : typeof b === 'function' ? b : undefined
-    if (callback) return void queueMicrotask(callback as () => void)
-    return Promise.resolve()
   }
 }

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { type LegacyHandler, toLegacyHandler } from '../handlers.js'
 import {
   DVDError,
   DVDLoader,
@@ -15,6 +16,7 @@ import {
   type RecordMode,
   resolveMode,
 } from '../index.js'
+import { DetachedDispatcher } from '../intercept.js'
 
 /** Options of the test-runner helpers: every `DVDLoader.open` option, plus where the files go. */
 export interface TestDVDOptions extends DVDOptions {
@@ -64,27 +66,11 @@ export function dvdPathFor(testFile: string, title: string, options: TestDVDOpti
   return resolve(dir, dvdFileName(title, options.extension))
 }
 
-/** A minimal controller for reporting an error to a controller-API (undici 7) handler. */
-const idleController = { abort() {}, pause() {}, resume() {}, paused: false, aborted: false, reason: null }
-
-/** Hands `error` to a dispatch handler of either undici shape. */
-function failHandler(handler: Dispatcher.DispatchHandler, error: Error): void {
-  const h = handler as {
-    onError?: (error: Error) => void
-    onResponseError?: (controller: unknown, error: Error) => void
-  }
-  if (typeof h.onResponseError === 'function') h.onResponseError(idleController, error)
-  else h.onError?.(error)
-}
-
 /**
  * The handler as it is, except that an error dvd-rw raises on its way is also handed to `note`
- * (methods stay bound to the original handler, whichever undici shape it has).
+ * (methods stay bound to the original handler).
  */
-function watchErrors(
-  handler: Dispatcher.DispatchHandler,
-  note: (error: Error) => void,
-): Dispatcher.DispatchHandler {
+function watchErrors(handler: LegacyHandler, note: (error: Error) => void): LegacyHandler {
   return new Proxy(handler, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target)
@@ -95,19 +81,13 @@ function watchErrors(
           return value.call(target, error)
         }
       }
-      if (prop === 'onResponseError') {
-        return (controller: unknown, error: Error) => {
-          note(error)
-          return value.call(target, controller, error)
-        }
-      }
       return value.bind(target)
     },
   })
 }
 
 /** A dispatcher that opens its test's DVD on the first request, then hands every request to it. */
-class LazyDispatcher extends Dispatcher {
+class LazyDispatcher extends DetachedDispatcher {
   readonly #dvd: TestDVD
 
   constructor(dvd: TestDVD) {
@@ -116,38 +96,26 @@ class LazyDispatcher extends Dispatcher {
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, original: Dispatcher.DispatchHandler): boolean {
-    const handler = watchErrors(original, (error) => this.#dvd.noteError(error))
+    // One handler shape (the legacy one every undici accepts), so errors have a single way in.
+    const handler = watchErrors(toLegacyHandler(original), (error) => this.#dvd.noteError(error))
+    const forward = handler as Dispatcher.DispatchHandler
+    const fail = (error: Error) => {
+      try {
+        handler.onError?.(error)
+      } catch {
+        // A handler without an error path (undici would throw too): nothing is left to tell.
+      }
+    }
     const loaded = this.#dvd.loaded
-    if (loaded) return loaded.dispatcher.dispatch(opts, handler)
-    this.#dvd.open().then(
-      (dvd) => {
-        try {
-          dvd.dispatcher.dispatch(opts, handler)
-        } catch (error) {
-          failHandler(handler, error as Error)
-        }
-      },
-      (error: Error) => failHandler(handler, error),
-    )
+    if (loaded) return loaded.dispatcher.dispatch(opts, forward)
+    this.#dvd.open().then((dvd) => {
+      try {
+        dvd.dispatcher.dispatch(opts, forward)
+      } catch (error) {
+        fail(error as Error)
+      }
+    }, fail)
     return true
-  }
-
-  override close(): Promise<void>
-  override close(callback: () => void): void
-  override close(callback?: () => void): Promise<void> | void {
-    // The DVD's dispatcher never closes the network; nothing of ours to release either.
-    if (callback) queueMicrotask(callback)
-    else return Promise.resolve()
-  }
-
-  override destroy(): Promise<void>
-  override destroy(err: Error | null): Promise<void>
-  override destroy(callback: () => void): void
-  override destroy(err: Error | null, callback: () => void): void
-  override destroy(a?: unknown, b?: unknown): Promise<void> | void {
-    const callback = typeof a === 'function' ? a : typeof b === 'function' ? b : undefined
-    if (callback) queueMicrotask(callback as () => void)
-    else return Promise.resolve()
   }
 }
 
