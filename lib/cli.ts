@@ -9,19 +9,13 @@ import { basename, dirname, join } from 'node:path'
 import { finished } from 'node:stream/promises'
 import type { RunReport } from './dvd.js'
 import { DVDError, InvalidOptionError } from './errors.js'
-import { encodeMatchFields, encodeRecording, openBinaryStore, writeBinary } from './formats/binary.js'
+import { BinaryDVDWriter, encodeRecording, openBinaryStore, writeBinary } from './formats/binary.js'
 import { recordingJson } from './formats/json.js'
 import { readJsonStream } from './formats/json_stream.js'
 import { detectFormat } from './loader.js'
-import {
-  DEFAULT_MATCH_ON,
-  type MatcherName,
-  normalizeMatchOn,
-  ParsedRequest,
-  requestKey,
-} from './matchers.js'
-import { headerValue, isRecordedError, type Recording } from './model.js'
-import { asFormatError, binaryBackend, createBinaryWriter } from './native.js'
+import { DEFAULT_MATCH_ON, type MatcherName, normalizeMatchOn, ParsedRequest } from './matchers.js'
+import { headerValue, isRecordedError } from './model.js'
+import { asFormatError, binaryBackend } from './native.js'
 
 /** Where the CLI writes. */
 export interface CliIO {
@@ -145,37 +139,19 @@ const commands: Record<string, Command> = {
       const items = readJsonStream(input!, (n) => {
         bytes = n
       })
-      // The native writer is synchronous; records are pulled from the async JSON stream in batches.
-      const batch: Recording[] = []
-      const written = { count: 0 }
-      const writer = createBinaryWriter(output!, matchOn.join(','))
+      const writer = new BinaryDVDWriter(output!, matchOn)
       try {
         for await (const recording of items) {
-          batch.push(recording)
-          if (batch.length >= 1024) flush()
+          writer.add({ kind: 'recording', recording })
           progress.update(Math.round(bytes / 1e6), undefined, 'MB of JSON read')
         }
-        flush()
         writer.finish()
       } catch (error) {
         writer.abort()
         throw error
       }
       progress.done()
-      io.stdout(`${output}: ${written.count} recordings, indexed on ${matchOn.join(',')}\n`)
-
-      function flush() {
-        for (const recording of batch) {
-          const parsed = new ParsedRequest(recording.request)
-          writer.add(
-            encodeRecording(recording),
-            Buffer.from(requestKey(parsed, matchOn)),
-            encodeMatchFields(parsed),
-          )
-          written.count++
-        }
-        batch.length = 0
-      }
+      io.stdout(`${output}: ${writer.count} recordings, indexed on ${matchOn.join(',')}\n`)
     },
   },
   'bin-to-json': {

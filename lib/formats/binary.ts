@@ -9,7 +9,13 @@ import { DVDFormatError } from '../errors.js'
 import { MATCHERS, type MatcherName, matcherValue, ParsedRequest, requestKey } from '../matchers.js'
 import type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from '../model.js'
 import { isRecordedError } from '../model.js'
-import { asFormatError, type BinaryReader, createBinaryWriter, openBinaryReader } from '../native.js'
+import {
+  asFormatError,
+  type BinaryReader,
+  type BinaryWriter,
+  createBinaryWriter,
+  openBinaryReader,
+} from '../native.js'
 
 // Plain MessagePack maps and arrays (no msgpackr record extension), so any MessagePack reader
 // decodes `lz4 -dc file.dvd.lz4`.
@@ -347,6 +353,52 @@ export type BinarySource =
   | { kind: 'raw'; record: Buffer; matchFields: Buffer }
 
 /**
+ * Writes a binary DVD record by record: the addon compresses each one into a temporary file as it
+ * is added, and `finish()` writes the index and renames the file over the target (atomic).
+ */
+export class BinaryDVDWriter {
+  readonly #writer: BinaryWriter
+  readonly #file: string
+  readonly #matchOn: readonly MatcherName[]
+  #count = 0
+
+  constructor(file: string, matchOn: readonly MatcherName[]) {
+    this.#writer = createBinaryWriter(file, matchOn.join(','))
+    this.#file = file
+    this.#matchOn = matchOn
+  }
+
+  /** Records added so far. */
+  get count(): number {
+    return this.#count
+  }
+
+  add(source: BinarySource): void {
+    if (source.kind === 'recording') {
+      const parsed = new ParsedRequest(source.recording.request)
+      this.#writer.add(
+        encodeRecording(source.recording),
+        Buffer.from(requestKey(parsed, this.#matchOn)),
+        encodeMatchFields(parsed),
+      )
+    } else {
+      const key = keyFromFields(source.matchFields, this.#matchOn, this.#file, this.#count)
+      this.#writer.add(source.record, Buffer.from(key), source.matchFields)
+    }
+    this.#count++
+  }
+
+  finish(): void {
+    this.#writer.finish()
+  }
+
+  /** Deletes the temporary file; the target is left as it was. */
+  abort(): void {
+    this.#writer.abort()
+  }
+}
+
+/**
  * Writes a binary DVD atomically (temporary file, fsync, rename) from a sequence of sources.
  * `onProgress` is called after each record with the number written so far.
  */
@@ -356,28 +408,16 @@ export function writeBinary(
   matchOn: readonly MatcherName[],
   onProgress?: (written: number) => void,
 ): number {
-  const writer = createBinaryWriter(file, matchOn.join(','))
-  let written = 0
+  const writer = new BinaryDVDWriter(file, matchOn)
   try {
     for (const source of sources) {
-      if (source.kind === 'recording') {
-        const parsed = new ParsedRequest(source.recording.request)
-        writer.add(
-          encodeRecording(source.recording),
-          Buffer.from(requestKey(parsed, matchOn)),
-          encodeMatchFields(parsed),
-        )
-      } else {
-        const key = keyFromFields(source.matchFields, matchOn, file, written)
-        writer.add(source.record, Buffer.from(key), source.matchFields)
-      }
-      written++
-      onProgress?.(written)
+      writer.add(source)
+      onProgress?.(writer.count)
     }
     writer.finish()
   } catch (error) {
     writer.abort()
     throw asFormatError(file, error)
   }
-  return written
+  return writer.count
 }
