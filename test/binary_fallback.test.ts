@@ -10,28 +10,10 @@ import test from 'ava'
 import { FallbackDvdReader, lz4Backend } from '../lib/formats/binary_fallback.js'
 import { Xxh32, xxh32, xxh64 } from '../lib/xxhash.js'
 import { native } from './helpers/native.js'
+import { prng } from './helpers/prng.js'
 import { tempDir } from './helpers/tmp.js'
 
 const MiB = 1 << 20
-
-/** mulberry32: small, seeded, good enough to pick mutations reproducibly. */
-function prng(seed: number) {
-  let a = seed >>> 0
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const int = (n: number): number => Math.floor(next() * n)
-  const bytes = (n: number): Buffer => {
-    const b = Buffer.allocUnsafe(n)
-    for (let i = 0; i < n; i++) b[i] = int(256)
-    return b
-  }
-  return { next, int, bytes }
-}
 
 /** A MessagePack-looking value: a fixmap with a status and a repetitive text body of `n` bytes. */
 function msgpackish(n: number, salt: number): Buffer {

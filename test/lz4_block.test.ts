@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import test from 'ava'
 import { decompressBlock, decompressBlockInto } from '../lib/lz4_block.js'
 import { native } from './helpers/native.js'
+import { prng } from './helpers/prng.js'
 import { tempDir } from './helpers/tmp.js'
 
 const MiB = 1 << 20
@@ -16,25 +17,6 @@ const MiB = 1 << 20
 const lz4 = createRequire(import.meta.url)('lz4-napi') as {
   compressSync(data: Buffer): Buffer
   uncompressSync(data: Uint8Array): Buffer
-}
-
-/** mulberry32, seeded. */
-function prng(seed: number) {
-  let a = seed >>> 0
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const int = (n: number): number => Math.floor(next() * n)
-  const bytes = (n: number): Buffer => {
-    const b = Buffer.allocUnsafe(n)
-    for (let i = 0; i < n; i++) b[i] = int(256)
-    return b
-  }
-  return { next, int, bytes }
 }
 
 /** Text with long and short repeats, overlapping matches (runs) and some noise. */
