@@ -27,7 +27,7 @@ import {
   withoutHeaders,
 } from './model.js'
 import type { RecordMode } from './options.js'
-import { type ParameterFilters, redactRequest, redactResponse } from './redact.js'
+import { type ParameterFilters, type RedactionSettings, redactRequest, redactResponse } from './redact.js'
 
 /** Where a DVD's recordings live. Ids are positions in recording order, from 0. */
 export interface RecordingStore {
@@ -195,12 +195,19 @@ export class DVD {
   readonly #base: RecordingStore
   readonly #added: MemoryStore
   readonly #plays = new Map<number, number>()
+  /** The redaction settings with their defaults, built once rather than on every request. */
+  readonly #redaction: RedactionSettings
   #dirty = false
 
   constructor(base: RecordingStore, settings: DVDSettings) {
     this.#base = base
     this.settings = settings
     this.#added = new MemoryStore([], settings.matchOn)
+    this.#redaction = {
+      secretHeaders: settings.secretHeaders ?? NONE,
+      filterQueryParameters: settings.filterQueryParameters ?? NO_FILTERS,
+      filterPostDataParameters: settings.filterPostDataParameters ?? NO_FILTERS,
+    }
   }
 
   /** Whether the recordings came from an existing file. */
@@ -329,15 +336,6 @@ export class DVD {
     return {
       kind: 'fail',
       error: mode === 'once' ? new CannotRecordError(details) : new UnmatchedRequestError(details),
-    }
-  }
-
-  get #redaction() {
-    const { secretHeaders, filterQueryParameters, filterPostDataParameters } = this.settings
-    return {
-      secretHeaders: secretHeaders ?? NONE,
-      filterQueryParameters: filterQueryParameters ?? NO_FILTERS,
-      filterPostDataParameters: filterPostDataParameters ?? NO_FILTERS,
     }
   }
 
