@@ -19,6 +19,8 @@ use crate::frame::{
 };
 use crate::index_table::{key_hash, TableView};
 use memmap2::Mmap;
+#[cfg(unix)]
+use memmap2::UncheckedAdvice;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fs::File;
 use std::ops::Range;
@@ -39,7 +41,31 @@ impl Storage {
             Storage::Owned(v) => v,
         }
     }
+
+    /// Takes the pages of `range` out of this process's resident set (a mapping only). The page
+    /// cache keeps them: touching them again is a minor fault, not a read from disk.
+    fn release(&self, range: Range<usize>) {
+        #[cfg(test)]
+        RELEASES.with(|c| c.set(c.get() + 1));
+        #[cfg(unix)]
+        if let Storage::Map(m) = self {
+            // SAFETY: the mapping is read-only and shared with a file this library never modifies in
+            // place, so a dropped page reads back the same bytes on its next access.
+            let _ = unsafe {
+                m.unchecked_advise_range(UncheckedAdvice::DontNeed, range.start, range.len())
+            };
+        }
+        #[cfg(not(unix))]
+        let _ = range;
+    }
 }
+
+/// Pages of record blocks mapped between two releases (see [`Storage::release`]). Replaying every
+/// recording of a large DVD would otherwise grow the resident set by the size of the file.
+const RELEASE_EVERY: usize = 8 << 20;
+/// What one record read may map: Linux maps up to 16 cached pages around each page fault
+/// ("fault-around"), so a 2 KiB record can make 64 KiB resident.
+const FAULT_AROUND: usize = 64 << 10;
 
 /// Validated byte ranges of the file.
 #[derive(Clone, Debug)]
@@ -72,6 +98,8 @@ pub(crate) const EAGER_PIECES: usize = 16;
 thread_local! {
     /// Bytes checksummed by `validate` on this thread (tests only).
     pub(crate) static VALIDATE_HASHED: Cell<u64> = const { Cell::new(0) };
+    /// Releases of record pages on this thread (tests only).
+    pub(crate) static RELEASES: Cell<u64> = const { Cell::new(0) };
 }
 
 /// XXH64 of index bytes checked at open (counted in tests).
@@ -124,6 +152,8 @@ pub struct Reader {
     fields_layout: OnceCell<DvdResult<()>>,
     /// One bit per directory entry: set once that piece's checksum matched.
     verified: Vec<Cell<u64>>,
+    /// Bytes of record blocks (with their fault-around) read since their pages were last released.
+    unreleased: Cell<usize>,
 }
 
 fn usize_of(v: u64, what: &str) -> DvdResult<usize> {
@@ -337,6 +367,7 @@ impl Reader {
             fields_cache: RefCell::new(None),
             fields_layout: OnceCell::new(),
             verified: (0..words).map(|_| Cell::new(0)).collect(),
+            unreleased: Cell::new(0),
         };
         if pieces <= EAGER_PIECES {
             r.ensure_all()?;
@@ -489,16 +520,30 @@ impl Reader {
         if out.len() != len {
             return Err(DvdError::range("output buffer has the wrong length"));
         }
-        decode_record_into(self.block_area(), pos, blocks, out)
-            .map(|_| ())
-            .map_err(|e| DvdError::new(e.code, format!("record {id}: {}", e.message)))
+        let end = decode_record_into(self.block_area(), pos, blocks, out)
+            .map_err(|e| DvdError::new(e.code, format!("record {id}: {}", e.message)))?;
+        self.note_read(end - pos);
+        Ok(())
+    }
+
+    /// Counts what record reads may have mapped; past [`RELEASE_EVERY`], releases the pages of the
+    /// whole block area.
+    fn note_read(&self, bytes: usize) {
+        let total = self.unreleased.get().saturating_add(bytes + FAULT_AROUND);
+        if total < RELEASE_EVERY {
+            self.unreleased.set(total);
+            return;
+        }
+        self.unreleased.set(0);
+        self.storage.release(self.layout.blocks.clone());
     }
 
     /// Decompresses record `id` into `out`.
     pub fn record_into(&self, id: u32, out: &mut Vec<u8>) -> DvdResult<()> {
         let (pos, blocks, len) = self.entry(id)?;
-        decode_record(self.block_area(), pos, blocks, len, out)
+        let end = decode_record(self.block_area(), pos, blocks, len, out)
             .map_err(|e| DvdError::new(e.code, format!("record {id}: {}", e.message)))?;
+        self.note_read(end - pos);
         Ok(())
     }
 

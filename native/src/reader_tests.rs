@@ -201,6 +201,33 @@ fn stored_and_compressed_blocks_present() {
 }
 
 #[test]
+fn records_read_back_unchanged_after_their_pages_are_released() {
+    let path = test_dir("release").join("r.dvd.lz4");
+    let mut rng = Rng(7);
+    let records: Vec<Vec<u8>> = (0..300)
+        .map(|_| (0..40_000).map(|_| rng.next() as u8).collect())
+        .collect();
+    let mut w = Writer::create(&path, "m").unwrap();
+    for (i, rec) in records.iter().enumerate() {
+        w.add(rec, format!("k{i}").as_bytes(), b"f").unwrap();
+    }
+    w.finish().unwrap();
+    let r = Reader::open(&path).unwrap();
+    let before = RELEASES.with(Cell::get);
+    let mut out = vec![0u8; 40_000];
+    for pass in 0..2 {
+        for k in 0..300u32 {
+            let id = (k * 7 + pass) % 300;
+            r.record_into_slice(id, &mut out).unwrap();
+            assert!(out == records[id as usize], "record {id}, pass {pass}");
+        }
+    }
+    let released = RELEASES.with(Cell::get) - before;
+    assert!(released >= 4, "pages were released {released} times");
+    r.verify().unwrap();
+}
+
+#[test]
 fn old_mapping_survives_rename() {
     let dir = test_dir("rename");
     let path = dir.join("x.dvd.lz4");
