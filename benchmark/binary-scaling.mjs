@@ -3,7 +3,8 @@
 //   - lookup + decode of one recording (DVD.decide, no fetch), median µs at each N;
 //   - replay through fetch at each N against undici's MockAgent answering a fixed 2 KiB body;
 //   - resident memory growth after opening the largest DVD;
-//   - file size against the JSON DVD, for random and for JSON-text bodies (N = 10,000);
+//   - file size against the JSON DVD, for random and for JSON-text bodies (N = 10,000, the bodies of
+//     the comparison's workload: distinct per request);
 //   - json-to-bin on a JSON DVD larger than V8's maximum string length (with --json-gib).
 //
 //   npm run build && node --expose-gc benchmark/binary-scaling.mjs [--quick] [--json-gib]
@@ -19,17 +20,13 @@ import { MockAgent } from 'undici'
 import { writeBinary } from '../dist/lib/formats/binary.js'
 import { serializeJson } from '../dist/lib/formats/json.js'
 import { DEFAULT_MATCH_ON, DVDLoader } from '../dist/lib/index.js'
+import { contentType, body as workloadBody } from './compare/workload.mjs'
 
 const quick = process.argv.includes('--quick')
 const SIZES = quick ? [1_000, 100_000] : [1_000, 100_000, 1_000_000]
 const hosts = ['api.example.com', 'cdn.example.com', 'auth.example.com']
 const methods = ['GET', 'POST']
 const randomBody = randomBytes(2048)
-const jsonBody = Buffer.from(
-  JSON.stringify({
-    items: Array.from({ length: 30 }, (_, i) => ({ id: i, name: `item ${i}`, ok: true })),
-  }).slice(0, 2048),
-)
 
 function request(i) {
   const host = hosts[i % 3]
@@ -158,21 +155,36 @@ try {
 
   // Sizes against JSON.
   const sizes = []
-  for (const [kind, body] of [
-    ['random bytes', randomBody],
-    ['JSON text', jsonBody],
+  // Bodies distinct per request, as the comparison's workload makes them (compare/workload.mjs):
+  // incompressible bytes, or valid compact JSON text.
+  for (const [kind, bodyKind] of [
+    ['random bytes', 'random'],
+    ['JSON text', 'json'],
   ]) {
     const n = 10_000
     const bin = join(dir, `size-${kind.replace(' ', '-')}.dvd.lz4`)
     const json = join(dir, `size-${kind.replace(' ', '-')}.dvd.json`)
-    writeBinary(bin, recordings(n, body), DEFAULT_MATCH_ON)
-    const fd = openSync(json, 'w')
-    for (const chunk of serializeJson(
+    const sized = function* () {
+      for (let i = 0; i < n; i++) {
+        yield {
+          request: request(i),
+          outcome: {
+            status: 200,
+            headers: [['content-type', contentType(bodyKind)]],
+            body: Buffer.from(workloadBody(i, bodyKind)),
+          },
+        }
+      }
+    }
+    writeBinary(
+      bin,
       (function* () {
-        for (let i = 0; i < n; i++) yield recording(i, body)
+        for (const recording of sized()) yield { kind: 'recording', recording }
       })(),
-    ))
-      writeSync(fd, chunk)
+      DEFAULT_MATCH_ON,
+    )
+    const fd = openSync(json, 'w')
+    for (const chunk of serializeJson(sized())) writeSync(fd, chunk)
     closeSync(fd)
     sizes.push({ kind, ratio: statSync(bin).size / statSync(json).size })
   }
