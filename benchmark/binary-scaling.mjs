@@ -45,8 +45,14 @@ function recording(i, body) {
   }
 }
 
-function* recordings(n, body) {
-  for (let i = 0; i < n; i++) yield { kind: 'recording', recording: recording(i, body) }
+/** Recordings 0..n-1, each built by `make(i)`. */
+function* recordings(n, make) {
+  for (let i = 0; i < n; i++) yield make(i)
+}
+
+/** Recordings as the sources `writeBinary` takes. */
+function* sources(items) {
+  for (const recording of items) yield { kind: 'recording', recording }
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
@@ -58,7 +64,7 @@ try {
   for (const n of SIZES) {
     const file = join(dir, `n${n}.dvd.lz4`)
     const t0 = performance.now()
-    writeBinary(file, recordings(n, randomBody), DEFAULT_MATCH_ON)
+    writeBinary(file, sources(recordings(n, (i) => recording(i, randomBody))), DEFAULT_MATCH_ON)
     files.set(n, file)
     console.log(
       `built N=${n.toLocaleString('en')}: ${mb(statSync(file).size)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
@@ -164,27 +170,17 @@ try {
     const n = 10_000
     const bin = join(dir, `size-${kind.replace(' ', '-')}.dvd.lz4`)
     const json = join(dir, `size-${kind.replace(' ', '-')}.dvd.json`)
-    const sized = function* () {
-      for (let i = 0; i < n; i++) {
-        yield {
-          request: request(i),
-          outcome: {
-            status: 200,
-            headers: [['content-type', contentType(bodyKind)]],
-            body: Buffer.from(workloadBody(i, bodyKind)),
-          },
-        }
-      }
-    }
-    writeBinary(
-      bin,
-      (function* () {
-        for (const recording of sized()) yield { kind: 'recording', recording }
-      })(),
-      DEFAULT_MATCH_ON,
-    )
+    const sized = (i) => ({
+      request: request(i),
+      outcome: {
+        status: 200,
+        headers: [['content-type', contentType(bodyKind)]],
+        body: Buffer.from(workloadBody(i, bodyKind)),
+      },
+    })
+    writeBinary(bin, sources(recordings(n, sized)), DEFAULT_MATCH_ON)
     const fd = openSync(json, 'w')
-    for (const chunk of serializeJson(sized())) writeSync(fd, chunk)
+    for (const chunk of serializeJson(recordings(n, sized))) writeSync(fd, chunk)
     closeSync(fd)
     sizes.push({ kind, ratio: statSync(bin).size / statSync(json).size })
   }
@@ -221,11 +217,7 @@ try {
     const json = join(dir, 'big.dvd.json')
     const fd = openSync(json, 'w')
     let pending = ''
-    for (const chunk of serializeJson(
-      (function* () {
-        for (let i = 0; i < n; i++) yield recording(i, randomBody)
-      })(),
-    )) {
+    for (const chunk of serializeJson(recordings(n, (i) => recording(i, randomBody)))) {
       pending += chunk
       if (pending.length > 1 << 22) {
         writeSync(fd, pending)

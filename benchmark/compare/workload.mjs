@@ -76,12 +76,6 @@ export function contentType(kind) {
   return kind === 'json' ? 'application/json' : 'application/octet-stream'
 }
 
-/** True when `received` (a Uint8Array / ArrayBuffer) is exactly the body of request i. */
-export function verify(i, kind, received) {
-  const got = received instanceof Uint8Array ? received : new Uint8Array(received)
-  return Buffer.compare(got, body(i, kind)) === 0
-}
-
 /** A seeded Fisher–Yates permutation of 0..n-1 (the replay order). */
 export function shuffled(n, seed) {
   const order = new Uint32Array(n)
