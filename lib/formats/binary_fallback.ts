@@ -849,7 +849,7 @@ function locateChunk(
   const c = (size & ~STORED_FLAG) >>> 0
   if (off < BigInt(L.fieldsDataStart)) throw corrupt('fields chunk overlaps the fields tables')
   if (off + BigInt(c) > BigInt(L.fields.len)) throw corrupt('fields chunk outside its section')
-  const plausible = stored ? c === rawLen : rawLen <= maxExpansion(c)
+  const plausible = stored ? c === rawLen : c < rawLen && rawLen <= maxExpansion(c)
   if (rawLen > MAX_CHUNK_RAW || !plausible) throw corrupt('fields chunk has an implausible length')
   return { off: Number(off), stored, size: c, rawLen }
 }
@@ -919,7 +919,7 @@ function readBlocks(
     const end = p + 4 + c
     if (end + 4 > L.blocksEnd) throw outside()
     const want = Math.min(left, MAX_BLOCK)
-    const ok = stored ? c === want : want <= maxExpansion(c)
+    const ok = stored ? c === want : c < want && want <= maxExpansion(c)
     if (!ok) throw corrupt('record length does not match its blocks')
     list.push({ stored, dataPos: p + 4, dataLen: c })
     left -= want

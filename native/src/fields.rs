@@ -278,7 +278,7 @@ impl<'a> FieldsView<'a> {
         let plausible = if stored {
             c == raw_len
         } else {
-            raw_len <= max_expansion(c)
+            c < raw_len && raw_len <= max_expansion(c)
         };
         if raw_len > MAX_CHUNK_RAW || !plausible {
             return Err(DvdError::corrupt("fields chunk has an implausible length"));

@@ -136,6 +136,13 @@ pub fn decode_payload(stored: bool, data: &[u8], out: &mut [u8]) -> DvdResult<()
         out.copy_from_slice(data);
         return Ok(());
     }
+    // The writer stores a block raw unless compression shrinks it, so the extent of a record is
+    // bounded by its length (readers size one read by it).
+    if data.len() >= out.len() {
+        return Err(DvdError::corrupt(
+            "compressed LZ4 block not smaller than its content",
+        ));
+    }
     match lz4_flex::block::decompress_into(data, out) {
         Ok(n) if n == out.len() => Ok(()),
         Ok(_) => Err(DvdError::corrupt("LZ4 block decodes to the wrong length")),
@@ -230,7 +237,7 @@ pub fn check_record(region: &[u8], pos: usize, n_blocks: usize, raw_len: usize) 
         let ok = if b.stored {
             b.data.len() == want
         } else {
-            want <= max_expansion(b.data.len())
+            b.data.len() < want && want <= max_expansion(b.data.len())
         };
         if !ok {
             return Err(DvdError::corrupt("record length does not match its blocks"));

@@ -234,13 +234,11 @@ impl NativeDvdReader {
     /// Buffer instead of allocating one per record.
     #[napi]
     pub fn record_into(&self, id: u32, mut target: BufferSlice) -> napi::Result<i64, ErrorCode> {
-        let r = self.get()?;
-        let len = r.record_len(id)?;
-        let Some(out) = target.get_mut(..len) else {
-            return Ok(-i64::try_from(len).unwrap_or(i64::MAX));
-        };
-        r.record_into_slice(id, out)?;
-        Ok(i64::try_from(len).unwrap_or(i64::MAX))
+        let len = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        Ok(match self.get()?.read_record(id, &mut target)? {
+            Ok(n) => len(n),
+            Err(n) => -len(n),
+        })
     }
 
     /// Normalized match fields of record `id`, as given to `add`.

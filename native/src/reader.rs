@@ -14,13 +14,11 @@ use crate::format::{
     SKIP_MAGIC_FOOTER, SKIP_MAGIC_HEADER, SKIP_MAGIC_INDEX,
 };
 use crate::frame::{
-    check_record, decode_frame_header, decode_record, decode_record_into, FRAME_HEADER_LEN,
-    FRAME_TRAILER_LEN,
+    blocks_for, check_record, decode_frame_header, decode_record, decode_record_into,
+    BLOCK_OVERHEAD, FRAME_HEADER_LEN, FRAME_TRAILER_LEN,
 };
 use crate::index_table::{key_hash, TableView};
 use memmap2::Mmap;
-#[cfg(unix)]
-use memmap2::UncheckedAdvice;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fs::File;
 use std::ops::Range;
@@ -30,42 +28,64 @@ use xxhash_rust::xxh64::xxh64;
 
 /// Bytes backing a reader.
 enum Storage {
-    Map(Mmap),
+    /// A mapped file; `file` stays open for positioned reads of record blocks.
+    Map {
+        map: Mmap,
+        file: File,
+    },
     Owned(Vec<u8>),
 }
 
 impl Storage {
     fn bytes(&self) -> &[u8] {
         match self {
-            Storage::Map(m) => m,
+            Storage::Map { map, .. } => map,
             Storage::Owned(v) => v,
         }
     }
+}
 
-    /// Takes the pages of `range` out of this process's resident set (a mapping only). The page
-    /// cache keeps them: touching them again is a minor fault, not a read from disk.
-    fn release(&self, range: Range<usize>) {
-        #[cfg(test)]
-        RELEASES.with(|c| c.set(c.get() + 1));
-        #[cfg(unix)]
-        if let Storage::Map(m) = self {
-            // SAFETY: the mapping is read-only and shared with a file this library never modifies in
-            // place, so a dropped page reads back the same bytes on its next access.
-            let _ = unsafe {
-                m.unchecked_advise_range(UncheckedAdvice::DontNeed, range.start, range.len())
-            };
-        }
-        #[cfg(not(unix))]
-        let _ = range;
+/// Reads exactly `buf.len()` bytes of `file` at `offset` (the reader is used from one thread, so
+/// Windows' moving of the file position by `seek_read` does not matter).
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        fill_at(buf, offset, |b, at| {
+            std::os::windows::fs::FileExt::seek_read(file, b, at)
+        })
     }
 }
 
-/// Pages of record blocks mapped between two releases (see [`Storage::release`]). Replaying every
-/// recording of a large DVD would otherwise grow the resident set by the size of the file.
-const RELEASE_EVERY: usize = 8 << 20;
-/// What one record read may map: Linux maps up to 16 cached pages around each page fault
-/// ("fault-around"), so a 2 KiB record can make 64 KiB resident.
-const FAULT_AROUND: usize = 64 << 10;
+/// Calls `read(part, at)` until `buf` is full: a read may return fewer bytes than asked; 0 means
+/// the file ended.
+#[cfg_attr(not(windows), allow(dead_code))]
+fn fill_at(
+    buf: &mut [u8],
+    offset: u64,
+    mut read: impl FnMut(&mut [u8], u64) -> std::io::Result<usize>,
+) -> std::io::Result<()> {
+    let (mut rest, mut at) = (buf, offset);
+    while !rest.is_empty() {
+        match read(rest, at) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                let tail = std::mem::take(&mut rest);
+                rest = tail.get_mut(n..).unwrap_or_default();
+                at += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A scratch buffer for record blocks larger than this is not kept between reads.
+const KEEP_SCRATCH: usize = 1 << 20;
 
 /// Validated byte ranges of the file.
 #[derive(Clone, Debug)]
@@ -98,8 +118,8 @@ pub(crate) const EAGER_PIECES: usize = 16;
 thread_local! {
     /// Bytes checksummed by `validate` on this thread (tests only).
     pub(crate) static VALIDATE_HASHED: Cell<u64> = const { Cell::new(0) };
-    /// Releases of record pages on this thread (tests only).
-    pub(crate) static RELEASES: Cell<u64> = const { Cell::new(0) };
+    /// Record reads through `pread` on this thread (tests only).
+    pub(crate) static PREADS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// XXH64 of index bytes checked at open (counted in tests).
@@ -152,8 +172,8 @@ pub struct Reader {
     fields_layout: OnceCell<DvdResult<()>>,
     /// One bit per directory entry: set once that piece's checksum matched.
     verified: Vec<Cell<u64>>,
-    /// Bytes of record blocks (with their fault-around) read since their pages were last released.
-    unreleased: Cell<usize>,
+    /// Compressed blocks of the record being read (mapped files read records with `pread`).
+    scratch: RefCell<Vec<u8>>,
 }
 
 fn usize_of(v: u64, what: &str) -> DvdResult<usize> {
@@ -347,7 +367,7 @@ impl Reader {
         // rename (never modified in place) by this library. Every access is
         // bounds-checked against the mapping's length.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| DvdError::io("cannot map", path, &e))?;
-        Self::from_storage(Storage::Map(map))
+        Self::from_storage(Storage::Map { map, file })
     }
 
     /// Validates an in-memory copy of a file.
@@ -367,7 +387,7 @@ impl Reader {
             fields_cache: RefCell::new(None),
             fields_layout: OnceCell::new(),
             verified: (0..words).map(|_| Cell::new(0)).collect(),
-            unreleased: Cell::new(0),
+            scratch: RefCell::new(Vec::new()),
         };
         if pieces <= EAGER_PIECES {
             r.ensure_all()?;
@@ -503,48 +523,85 @@ impl Reader {
         self.bytes().get(self.layout.blocks.clone()).unwrap_or(&[])
     }
 
+    /// Runs `f(region, pos, blocks, len)` on the compressed blocks of record `id`, which start at
+    /// `pos` of `region`; errors name the record.
+    ///
+    /// A mapped file's blocks are read with a positioned read into a scratch buffer rather than
+    /// through the mapping: touching the mapping would fault its pages (and the kernel's
+    /// fault-around neighbours) into this process's resident set, so replaying a whole DVD would
+    /// make it as large as the file, and handing pages back costs a fault on every later read. The
+    /// record's extent is bounded by its length: a block is stored raw when compression does not
+    /// shrink it, so blocks never exceed their content plus [`BLOCK_OVERHEAD`].
+    fn with_record<T>(
+        &self,
+        id: u32,
+        f: impl FnOnce(&[u8], usize, usize, usize) -> DvdResult<T>,
+    ) -> DvdResult<T> {
+        let named = |e: DvdError| DvdError::new(e.code, format!("record {id}: {}", e.message));
+        let (pos, blocks, len) = self.entry(id)?;
+        let Storage::Map { file, .. } = &self.storage else {
+            return f(self.block_area(), pos, blocks, len).map_err(named);
+        };
+        if blocks != blocks_for(len) {
+            return Err(named(DvdError::corrupt(
+                "record block count does not match its length",
+            )));
+        }
+        #[cfg(test)]
+        PREADS.with(|c| c.set(c.get() + 1));
+        let extent = len
+            .saturating_add(blocks.saturating_mul(BLOCK_OVERHEAD))
+            .min(self.layout.blocks.len().saturating_sub(pos));
+        let mut scratch = self.scratch.borrow_mut();
+        scratch.resize(extent, 0);
+        let at = (self.layout.blocks.start + pos) as u64;
+        read_exact_at(file, &mut scratch, at).map_err(|e| {
+            named(DvdError::truncated(format!(
+                "cannot read its blocks (was the file changed in place?): {e}"
+            )))
+        })?;
+        let result = f(&scratch, 0, blocks, len).map_err(named);
+        if scratch.capacity() > KEEP_SCRATCH {
+            *scratch = Vec::new();
+        }
+        result
+    }
+
     /// Decompressed length of record `id`, after checking that its blocks
     /// lie in the data frame and can plausibly produce that many bytes (so it
     /// is safe to allocate). Does not decompress.
     pub fn record_len(&self, id: u32) -> DvdResult<usize> {
-        let (pos, blocks, len) = self.entry(id)?;
-        check_record(self.block_area(), pos, blocks, len)
-            .map_err(|e| DvdError::new(e.code, format!("record {id}: {}", e.message)))?;
-        Ok(len)
+        self.with_record(id, |region, pos, blocks, len| {
+            check_record(region, pos, blocks, len).map(|()| len)
+        })
     }
 
     /// Decompresses record `id` into `out`, which must be exactly
     /// [`record_len`](Self::record_len) bytes long.
     pub fn record_into_slice(&self, id: u32, out: &mut [u8]) -> DvdResult<()> {
-        let (pos, blocks, len) = self.entry(id)?;
-        if out.len() != len {
-            return Err(DvdError::range("output buffer has the wrong length"));
+        match self.read_record(id, out)? {
+            Ok(n) if n == out.len() => Ok(()),
+            _ => Err(DvdError::range("output buffer has the wrong length")),
         }
-        let end = decode_record_into(self.block_area(), pos, blocks, out)
-            .map_err(|e| DvdError::new(e.code, format!("record {id}: {}", e.message)))?;
-        self.note_read(end - pos);
-        Ok(())
     }
 
-    /// Counts what record reads may have mapped; past [`RELEASE_EVERY`], releases the pages of the
-    /// whole block area.
-    fn note_read(&self, bytes: usize) {
-        let total = self.unreleased.get().saturating_add(bytes + FAULT_AROUND);
-        if total < RELEASE_EVERY {
-            self.unreleased.set(total);
-            return;
-        }
-        self.unreleased.set(0);
-        self.storage.release(self.layout.blocks.clone());
+    /// Decompresses record `id` into the start of `out` and returns its length, or `Err(length)`
+    /// without writing when `out` is too short (the length checked as in
+    /// [`record_len`](Self::record_len), so it is safe to allocate). One read of the blocks.
+    pub fn read_record(&self, id: u32, out: &mut [u8]) -> DvdResult<Result<usize, usize>> {
+        self.with_record(id, |region, pos, blocks, len| {
+            let Some(dst) = out.get_mut(..len) else {
+                return check_record(region, pos, blocks, len).map(|()| Err(len));
+            };
+            decode_record_into(region, pos, blocks, dst).map(|_| Ok(len))
+        })
     }
 
     /// Decompresses record `id` into `out`.
     pub fn record_into(&self, id: u32, out: &mut Vec<u8>) -> DvdResult<()> {
-        let (pos, blocks, len) = self.entry(id)?;
-        let end = decode_record(self.block_area(), pos, blocks, len, out)
-            .map_err(|e| DvdError::new(e.code, format!("record {id}: {}", e.message)))?;
-        self.note_read(end - pos);
-        Ok(())
+        self.with_record(id, |region, pos, blocks, len| {
+            decode_record(region, pos, blocks, len, out).map(|_| ())
+        })
     }
 
     /// Decompressed bytes of record `id`.

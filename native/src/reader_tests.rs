@@ -9,7 +9,7 @@ use crate::format::{
 };
 use crate::frame::{FRAME_HEADER_LEN, MAX_BLOCK, STORED_FLAG};
 use crate::writer::Writer;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn test_dir(name: &str) -> PathBuf {
@@ -201,30 +201,59 @@ fn stored_and_compressed_blocks_present() {
 }
 
 #[test]
-fn records_read_back_unchanged_after_their_pages_are_released() {
-    let path = test_dir("release").join("r.dvd.lz4");
+fn mapped_records_are_read_with_positioned_reads_of_any_size() {
+    let path = test_dir("pread").join("r.dvd.lz4");
     let mut rng = Rng(7);
-    let records: Vec<Vec<u8>> = (0..300)
-        .map(|_| (0..40_000).map(|_| rng.next() as u8).collect())
+    // Incompressible and compressible records, one spanning two 4 MiB blocks.
+    let mut records: Vec<Vec<u8>> = (0..200)
+        .map(|i| match i % 3 {
+            0 => (0..40_000).map(|_| rng.next() as u8).collect(),
+            1 => vec![b'a'; 40_000],
+            _ => Vec::new(),
+        })
         .collect();
+    records.push((0..(5 << 20)).map(|_| rng.next() as u8).collect());
     let mut w = Writer::create(&path, "m").unwrap();
     for (i, rec) in records.iter().enumerate() {
         w.add(rec, format!("k{i}").as_bytes(), b"f").unwrap();
     }
     w.finish().unwrap();
     let r = Reader::open(&path).unwrap();
-    let before = RELEASES.with(Cell::get);
-    let mut out = vec![0u8; 40_000];
+    let before = PREADS.with(Cell::get);
+    let n = records.len() as u32;
+    let mut out = Vec::new();
     for pass in 0..2 {
-        for k in 0..300u32 {
-            let id = (k * 7 + pass) % 300;
-            r.record_into_slice(id, &mut out).unwrap();
+        for k in 0..n {
+            let id = (k * 7 + pass) % n;
+            r.record_into(id, &mut out).unwrap();
             assert!(out == records[id as usize], "record {id}, pass {pass}");
         }
     }
-    let released = RELEASES.with(Cell::get) - before;
-    assert!(released >= 4, "pages were released {released} times");
+    assert_eq!(PREADS.with(Cell::get) - before, 2 * u64::from(n));
+    let mut short = vec![0u8; 10];
+    assert_eq!(r.read_record(0, &mut short).unwrap(), Err(40_000));
     r.verify().unwrap();
+}
+
+#[test]
+fn positioned_reads_retry_short_and_interrupted_reads_until_full() {
+    let file: Vec<u8> = (0..=255).collect();
+    let mut calls = 0;
+    let mut buf = [0u8; 40];
+    fill_at(&mut buf, 100, |b, at| {
+        calls += 1;
+        if calls == 2 {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = b.len().min(7);
+        b[..n].copy_from_slice(&file[at as usize..at as usize + n]);
+        Ok(n)
+    })
+    .unwrap();
+    assert_eq!(&buf[..], &file[100..140]);
+    assert!(calls > 6);
+    let eof = fill_at(&mut buf, 0, |_, _| Ok(0)).unwrap_err();
+    assert_eq!(eof.kind(), std::io::ErrorKind::UnexpectedEof);
 }
 
 #[test]
@@ -361,6 +390,36 @@ fn exercise(bytes: Vec<u8>, keys: &[Vec<u8>]) -> bool {
     let _ = r.verify();
     let _ = r.stats();
     true
+}
+
+/// A mapped file reads its records with positioned reads, an in-memory one by slicing: both must
+/// give the same bytes or the same error for the same file.
+fn mapped_reads_like_owned(bytes: &[u8], path: &Path) {
+    std::fs::write(path, bytes).unwrap();
+    let code = |e: DvdError| e.code;
+    let (owned, mapped) = match (Reader::from_bytes(bytes.to_vec()), Reader::open(path)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (a, b) => {
+            assert_eq!(a.err().map(code), b.err().map(code));
+            return;
+        }
+    };
+    let mut short = [0u8; 4];
+    for id in 0..owned.count().min(12) + 1 {
+        let (a, b) = (owned.record(id), mapped.record(id));
+        assert_eq!(a.as_ref().ok(), b.as_ref().ok(), "record {id}");
+        assert_eq!(a.err().map(code), b.err().map(code), "record {id}");
+        let (a, b) = (
+            owned.read_record(id, &mut short),
+            mapped.read_record(id, &mut short),
+        );
+        assert_eq!(a.as_ref().ok(), b.as_ref().ok(), "record {id} into 4 bytes");
+        assert_eq!(
+            a.err().map(code),
+            b.err().map(code),
+            "record {id} into 4 bytes"
+        );
+    }
 }
 
 #[test]
@@ -762,6 +821,7 @@ fn structure_aware_mutations_never_panic() {
     let descs = [SKIP_HEADER_LEN, len - DESCRIPTOR_LEN];
     let (desc_fields, body_fields) = structure_fields(&bytes, &d);
     let mut rng = Rng(0xD1CE_5EED_0BAD_F00D);
+    let mapped = test_dir("structure-mapped").join("m.dvd.lz4");
     let started = Instant::now();
     let (mut opened, mut verified) = (0usize, 0usize);
     const N: usize = 20_000;
@@ -822,6 +882,9 @@ fn structure_aware_mutations_never_panic() {
             if r.verify().is_ok() {
                 verified += 1;
             }
+        }
+        if n % 10 == 0 {
+            mapped_reads_like_owned(&m, &mapped);
         }
         exercise(m, &s.keys);
         assert!(
