@@ -87,6 +87,11 @@ function stableJson(value: unknown): string {
  * values kept (`?a=&b=1` differs from `?b=1`).
  */
 export function canonicalQuery(search: string): string {
+  return canonicalQueryFast(search) ?? canonicalQueryGeneral(search)
+}
+
+/** The general form, with `URLSearchParams` doing the parsing and percent-decoding. */
+function canonicalQueryGeneral(search: string): string {
   const byName = new Map<string, string[]>()
   for (const [name, value] of new URLSearchParams(search)) {
     const values = byName.get(name)
@@ -95,6 +100,53 @@ export function canonicalQuery(search: string): string {
   }
   const names = [...byName.keys()].sort()
   return JSON.stringify(names.map((name) => [name, byName.get(name)]))
+}
+
+/** Distinct names the fast path handles (it finds a name by a linear search). */
+const FAST_QUERY_NAMES = 16
+
+/**
+ * The same text as {@link canonicalQueryGeneral} for the common query: nothing to decode (no `%`,
+ * no `+`) and few names. It runs for every replayed request, and splitting by hand allocates a
+ * tenth of what the iterator, Map and nested arrays do. `undefined` when it does not apply.
+ */
+function canonicalQueryFast(search: string): string | undefined {
+  if (search.includes('%') || search.includes('+')) return undefined
+  const names: string[] = []
+  const values: string[][] = []
+  const end = search.length
+  for (let i = search.charCodeAt(0) === 63 /* ? */ ? 1 : 0; i < end; ) {
+    let amp = search.indexOf('&', i)
+    if (amp === -1) amp = end
+    if (amp > i) {
+      let eq = search.indexOf('=', i)
+      if (eq === -1 || eq > amp) eq = amp
+      const name = search.slice(i, eq)
+      const value = eq < amp ? search.slice(eq + 1, amp) : ''
+      const at = names.indexOf(name)
+      if (at !== -1) values[at]!.push(value)
+      else if (names.push(name) > FAST_QUERY_NAMES) return undefined
+      else values.push([value])
+    }
+    i = amp + 1
+  }
+  // Insertion sort of the few names, by UTF-16 code units as Array#sort compares strings.
+  const order = names.map((_, k) => k)
+  for (let k = 1; k < order.length; k++) {
+    const o = order[k]!
+    let j = k - 1
+    for (; j >= 0 && names[order[j]!]! > names[o]!; j--) order[j + 1] = order[j]!
+    order[j + 1] = o
+  }
+  let text = '['
+  for (let k = 0; k < order.length; k++) {
+    const o = order[k]!
+    text += `${k > 0 ? ',' : ''}[${JSON.stringify(names[o])},[`
+    const list = values[o]!
+    for (let v = 0; v < list.length; v++) text += (v > 0 ? ',' : '') + JSON.stringify(list[v])
+    text += ']]'
+  }
+  return `${text}]`
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true })

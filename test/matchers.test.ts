@@ -21,6 +21,31 @@ test('query matching keeps blank values', (t) => {
   t.not(canonicalQuery('?a'), canonicalQuery(''))
 })
 
+test('the canonical query is the same text the index keys of existing files were built from', (t) => {
+  // Keys of saved DVDs hash this exact text: name-sorted [name, [values…]] pairs as JSON, with
+  // URLSearchParams' parsing and decoding. Any query, simple or not, must give it unchanged.
+  const spec = (search: string) => {
+    const byName = new Map<string, string[]>()
+    for (const [name, value] of new URLSearchParams(search))
+      byName.set(name, [...(byName.get(name) ?? []), value])
+    return JSON.stringify([...byName.keys()].sort().map((name) => [name, byName.get(name)]))
+  }
+  const pieces = ['', ...'a b B id page _ = & && ? %20 + %zz é " \\ 1'.split(' ')]
+  let seed = 12345
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0
+    return seed >>> 8
+  }
+  for (let i = 0; i < 5000; i++) {
+    let search = next() % 2 ? '?' : ''
+    for (let k = next() % 12; k > 0; k--) search += pieces[next() % pieces.length]
+    t.is(canonicalQuery(search), spec(search), search)
+  }
+  const many = `?${Array.from({ length: 40 }, (_, k) => `n${39 - k}=${k}`).join('&')}`
+  t.is(canonicalQuery(many), spec(many))
+  t.is(canonicalQuery('?id=7&page=2&id=8'), '[["id",["7","8"]],["page",["2"]]]')
+})
+
 test('the default port is the same as no port', (t) => {
   t.is(key('http://example.com/x'), key('http://example.com:80/x'))
   t.not(key('http://example.com/x'), key('http://example.com:8080/x'))
