@@ -27,6 +27,7 @@ import {
   withoutHeaders,
 } from './model.js'
 import type { RecordMode } from './options.js'
+import { PlayCounts } from './play_counts.js'
 import { type ParameterFilters, type RedactionSettings, redactRequest, redactResponse } from './redact.js'
 
 /** Where a DVD's recordings live. Ids are positions in recording order, from 0. */
@@ -194,7 +195,7 @@ export class DVD {
   readonly settings: DVDSettings
   readonly #base: RecordingStore
   readonly #added: MemoryStore
-  readonly #plays = new Map<number, number>()
+  readonly #plays = new PlayCounts()
   /** The redaction settings with their defaults, built once rather than on every request. */
   readonly #redaction: RedactionSettings
   #dirty = false
@@ -227,14 +228,12 @@ export class DVD {
 
   /** Total number of replays served. */
   get playCount(): number {
-    let total = 0
-    for (const plays of this.#plays.values()) total += plays
-    return total
+    return this.#plays.total
   }
 
   /** True when every recording has been played (or was recorded in this session). */
   get allPlayed(): boolean {
-    return this.#plays.size === this.count
+    return this.#plays.played === this.count
   }
 
   /** The recording with this id (ids follow recording order, from 0). */
@@ -266,17 +265,17 @@ export class DVD {
 
   /** Ids of the recordings never played, in order (nothing is decoded). */
   *unplayedIds(): IterableIterator<number> {
-    for (let id = 0; id < this.count; id++) if (!this.#plays.has(id)) yield id
+    for (let id = 0; id < this.count; id++) if (this.#plays.get(id) === 0) yield id
   }
 
   /** Number of recordings never played (nothing is decoded). */
   get unplayedCount(): number {
-    return this.count - this.#plays.size
+    return this.count - this.#plays.played
   }
 
   /** How many times the recording with this id answered (a recording made in this session: 1). */
   plays(id: number): number {
-    return this.#plays.get(id) ?? 0
+    return this.#plays.get(id)
   }
 
   /** The first unplayed recordings, at most `limit`, described for messages. */
@@ -357,7 +356,7 @@ export class DVD {
     const stored = hook && !isRecordedError(redacted) ? hook(redacted) : redacted
     const id = this.#base.count + this.#added.add({ request, outcome: stored })
     // It was answered live, so it must not answer a later identical request as if replayed.
-    this.#plays.set(id, 1)
+    this.#plays.add(id)
     this.#dirty = true
     return id
   }
@@ -378,15 +377,14 @@ export class DVD {
     for (const id of this.#candidates(key, incoming)) {
       const recording = this.get(id)
       if (!this.#passesExtra(recording.request, incoming)) continue
-      const plays = this.#plays.get(id) ?? 0
-      if (plays === 0) {
-        this.#plays.set(id, 1)
+      if (this.#plays.get(id) === 0) {
+        this.#plays.add(id)
         return { kind: 'replay', id, recording }
       }
       if (this.settings.allowPlaybackRepeats) fallback = { id, recording }
     }
     if (!fallback) return undefined
-    this.#plays.set(fallback.id, (this.#plays.get(fallback.id) ?? 0) + 1)
+    this.#plays.add(fallback.id)
     return { kind: 'replay', ...fallback }
   }
 
@@ -399,7 +397,7 @@ export class DVD {
     for (let id = 0; id < limit; id++) {
       const recorded = this.get(id).request
       if (sameKey.has(id)) {
-        if (this.#plays.has(id)) alreadyPlayed++
+        if (this.#plays.get(id) > 0) alreadyPlayed++
         else misses.push({ index: id, request: describeRequest(recorded), differences: ['extraMatchers'] })
         continue
       }

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
-import { DVDLoader, type DVDOptions, type LoadedDVD } from '../lib/index.js'
+import { DVDLoader, type DVDOptions, type LoadedDVD, type Recording, serializeJson } from '../lib/index.js'
 import { startServer } from './helpers/server.js'
 import { tempDir } from './helpers/tmp.js'
 
@@ -144,4 +144,33 @@ test('play counts: playCount, allPlayed and unplayed() follow what was replayed'
   await get(play, `${server.origin}/json?n=3`)
   t.true(play.allPlayed)
   t.is(play.unplayed().length, 0)
+})
+
+test('play counts stay exact on a DVD of thousands of recordings replayed out of order', async (t) => {
+  const n = 3000
+  const file = join(tempDir(), 'many.dvd.json')
+  const recording = (i: number): Recording => ({
+    request: { method: 'GET', url: `http://api.example.test/item?i=${i}`, headers: [] },
+    outcome: { status: 200, headers: [], body: Buffer.from(`item ${i}`) },
+  })
+  writeFileSync(file, [...serializeJson(Array.from({ length: n }, (_, i) => recording(i)))].join(''))
+  const play = await DVDLoader.open(file, { recordMode: 'none' })
+  // Highest ids first, so the counter must grow to ids it has not seen.
+  for (let i = n - 1; i >= 0; i -= 2)
+    t.is((await get(play, `http://api.example.test/item?i=${i}`)).text, `item ${i}`)
+  t.is(play.playCount, n / 2)
+  t.is(play.unplayed().length, n / 2)
+  t.false(play.allPlayed)
+  t.deepEqual(
+    play
+      .unplayed()
+      .slice(0, 2)
+      .map((r) => r.request.url),
+    ['http://api.example.test/item?i=0', 'http://api.example.test/item?i=2'],
+  )
+  for (let i = 0; i < n; i += 2) await get(play, `http://api.example.test/item?i=${i}`)
+  t.true(play.allPlayed)
+  t.is(play.playCount, n)
+  // Every recording answered once: a repeat has nothing left to play.
+  await t.throwsAsync(get(play, 'http://api.example.test/item?i=5'))
 })

@@ -88,7 +88,8 @@ class Shape {
   }
   headers(v: unknown, path: string): HeaderPair[] {
     if (!Array.isArray(v)) this.fail(path, 'expected a list of [name, value] pairs')
-    for (const [i, pair] of v.entries()) {
+    for (let i = 0; i < v.length; i++) {
+      const pair: unknown = v[i]
       if (
         !Array.isArray(pair) ||
         pair.length !== 2 ||
@@ -210,7 +211,7 @@ const readers = new FinalizationRegistry<BinaryReader>((reader) => {
 })
 
 /** How many decoded candidates a store keeps, so a lookup and the read that follows decode once. */
-const DECODED_CACHE = 64
+const DECODED_CACHE = 4
 
 /** A DVD store backed by an open binary file. */
 export class BinaryStore implements RecordingStore {
