@@ -97,7 +97,11 @@ function runChild(tool, config) {
     ? [join(here, '.venv/bin/python'), [join(here, 'compare/replay_worker.py'), JSON.stringify(config)]]
     : [
         process.execPath,
-        ['--expose-gc', join(here, 'compare/replay-worker.mjs'), JSON.stringify({ tool: tool.id, ...config })],
+        [
+          '--expose-gc',
+          join(here, 'compare/replay-worker.mjs'),
+          JSON.stringify({ tool: tool.id, ...config }),
+        ],
       ]
   return new Promise((resolve) => {
     const t0 = performance.now()

@@ -156,9 +156,9 @@ struct BlockRef<'a> {
     data: &'a [u8],
 }
 
-/// Reads the block at `pos` of `region`, checking bounds, size and (if
-/// `check`) its XXH32. Returns the block and the position after it.
-fn read_block(region: &[u8], pos: usize, check: bool) -> DvdResult<(BlockRef<'_>, usize)> {
+/// Reads the block at `pos` of `region`, checking bounds, size and its XXH32.
+/// Returns the block and the position after it.
+fn read_block(region: &[u8], pos: usize) -> DvdResult<(BlockRef<'_>, usize)> {
     let size = read_u32(region, pos)
         .ok_or_else(|| DvdError::corrupt("record block outside the data frame"))?;
     let stored = size & STORED_FLAG != 0;
@@ -182,7 +182,7 @@ fn read_block(region: &[u8], pos: usize, check: bool) -> DvdResult<(BlockRef<'_>
         .ok_or_else(|| DvdError::corrupt("record block outside the data frame"))?;
     let sum = read_u32(region, end)
         .ok_or_else(|| DvdError::corrupt("record block outside the data frame"))?;
-    if check && xxh32(data, 0) != sum {
+    if xxh32(data, 0) != sum {
         return Err(DvdError::checksum("record block checksum mismatch"));
     }
     Ok((BlockRef { stored, data }, end + 4))
@@ -206,7 +206,7 @@ pub fn decode_record(
     let mut p = pos;
     let mut left = raw_len;
     for _ in 0..n_blocks {
-        let (b, next) = read_block(region, p, true)?;
+        let (b, next) = read_block(region, p)?;
         let want = left.min(MAX_BLOCK);
         let start = out.len();
         out.resize(start + want, 0);
@@ -224,20 +224,57 @@ pub fn decode_record(
 /// plausibility of `raw_len`, so a lying length cannot make a caller
 /// allocate more than the blocks can really produce.
 pub fn check_record(region: &[u8], pos: usize, n_blocks: usize, raw_len: usize) -> DvdResult<()> {
+    record_extent(
+        region.len(),
+        |p| read_u32(region, p),
+        pos,
+        n_blocks,
+        raw_len,
+    )
+    .map(|_| ())
+}
+
+/// [`check_record`] for a region that is not in memory: `size_at(p)` reads the
+/// 4-byte block size at `p` of a region of `region_len` bytes (`None` past its
+/// end). Returns the position after the record's last block, so a reader can
+/// fetch exactly the record's bytes once its claimed length has been checked.
+pub fn record_extent(
+    region_len: usize,
+    mut size_at: impl FnMut(usize) -> Option<u32>,
+    pos: usize,
+    n_blocks: usize,
+    raw_len: usize,
+) -> DvdResult<usize> {
     if n_blocks != blocks_for(raw_len) {
         return Err(DvdError::corrupt(
             "record block count does not match its length",
         ));
     }
+    let outside = || DvdError::corrupt("record block outside the data frame");
     let mut p = pos;
     let mut left = raw_len;
     for _ in 0..n_blocks {
-        let (b, next) = read_block(region, p, false)?;
+        let size = size_at(p).ok_or_else(outside)?;
+        let stored = size & STORED_FLAG != 0;
+        let c = (size & !STORED_FLAG) as usize;
+        if c == 0 {
+            return Err(DvdError::corrupt("unexpected LZ4 end mark inside a record"));
+        }
+        if c > MAX_BLOCK {
+            return Err(DvdError::corrupt(
+                "LZ4 block larger than the maximum block size",
+            ));
+        }
+        // Size field, data and XXH32 must all lie in the region.
+        let next = p
+            .checked_add(c + BLOCK_OVERHEAD)
+            .filter(|&e| e <= region_len)
+            .ok_or_else(outside)?;
         let want = left.min(MAX_BLOCK);
-        let ok = if b.stored {
-            b.data.len() == want
+        let ok = if stored {
+            c == want
         } else {
-            b.data.len() < want && want <= max_expansion(b.data.len())
+            c < want && want <= max_expansion(c)
         };
         if !ok {
             return Err(DvdError::corrupt("record length does not match its blocks"));
@@ -245,7 +282,7 @@ pub fn check_record(region: &[u8], pos: usize, n_blocks: usize, raw_len: usize) 
         left -= want;
         p = next;
     }
-    Ok(())
+    Ok(p)
 }
 
 /// Decodes the `n_blocks` blocks at `pos` into `out` (exactly the record
@@ -265,7 +302,7 @@ pub fn decode_record_into(
     let mut p = pos;
     let mut rest = out;
     for _ in 0..n_blocks {
-        let (b, next) = read_block(region, p, true)?;
+        let (b, next) = read_block(region, p)?;
         let want = rest.len().min(MAX_BLOCK);
         let (dst, tail) = rest.split_at_mut(want);
         decode_payload(b.stored, b.data, dst)?;

@@ -15,7 +15,7 @@ use crate::format::{
 };
 use crate::frame::{
     blocks_for, check_record, decode_frame_header, decode_record, decode_record_into,
-    BLOCK_OVERHEAD, FRAME_HEADER_LEN, FRAME_TRAILER_LEN,
+    record_extent, BLOCK_OVERHEAD, FRAME_HEADER_LEN, FRAME_TRAILER_LEN,
 };
 use crate::index_table::{key_hash, TableView};
 use memmap2::Mmap;
@@ -86,6 +86,9 @@ fn fill_at(
 
 /// A scratch buffer for record blocks larger than this is not kept between reads.
 const KEEP_SCRATCH: usize = 1 << 20;
+/// Records whose bound (length plus block overhead) is at most this are read in one go; larger
+/// ones have their block headers checked first.
+const FIRST_READ: usize = 64 << 10;
 
 /// Validated byte ranges of the file.
 #[derive(Clone, Debug)]
@@ -120,6 +123,8 @@ thread_local! {
     pub(crate) static VALIDATE_HASHED: Cell<u64> = const { Cell::new(0) };
     /// Record reads through `pread` on this thread (tests only).
     pub(crate) static PREADS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes of record blocks read through `pread` on this thread (tests only).
+    pub(crate) static PREAD_BYTES: Cell<u64> = const { Cell::new(0) };
 }
 
 /// XXH64 of index bytes checked at open (counted in tests).
@@ -549,9 +554,26 @@ impl Reader {
         }
         #[cfg(test)]
         PREADS.with(|c| c.set(c.get() + 1));
-        let extent = len
+        let area = self.layout.blocks.len();
+        let base = self.layout.blocks.start;
+        let bound = len
             .saturating_add(blocks.saturating_mul(BLOCK_OVERHEAD))
-            .min(self.layout.blocks.len().saturating_sub(pos));
+            .min(area.saturating_sub(pos));
+        let extent = if bound <= FIRST_READ {
+            bound
+        } else {
+            // A large record: learn its extent from its block headers (a 4-byte read each) before
+            // reading it, so a lying length cannot make us read and hold more than its blocks span.
+            let mut word = [0u8; 4];
+            let size_at = |p: usize| {
+                let at = base.checked_add(p)? as u64;
+                read_exact_at(file, &mut word, at).ok()?;
+                Some(u32::from_le_bytes(word))
+            };
+            record_extent(area, size_at, pos, blocks, len).map_err(named)? - pos
+        };
+        #[cfg(test)]
+        PREAD_BYTES.with(|c| c.set(c.get() + extent as u64));
         let mut scratch = self.scratch.borrow_mut();
         scratch.resize(extent, 0);
         let at = (self.layout.blocks.start + pos) as u64;

@@ -236,6 +236,41 @@ fn mapped_records_are_read_with_positioned_reads_of_any_size() {
 }
 
 #[test]
+fn a_lying_record_length_is_refused_before_its_bytes_are_read() {
+    let path = test_dir("lying").join("l.dvd.lz4");
+    let mut rng = Rng(3);
+    // Two incompressible 3 MiB records: one stored block each, a 6 MiB data frame.
+    let records: Vec<Vec<u8>> = (0..2)
+        .map(|_| (0..3 << 20).map(|_| rng.next() as u8).collect())
+        .collect();
+    let mut w = Writer::create(&path, "m").unwrap();
+    for (i, rec) in records.iter().enumerate() {
+        w.add(rec, format!("k{i}").as_bytes(), b"f").unwrap();
+    }
+    w.finish().unwrap();
+    let d = Reader::open(&path).unwrap().desc;
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Record 0 claims 5 MiB (two blocks), more than its one block holds but less than the file.
+    let claim = 5u32 << 20;
+    let at = d.records.off as usize;
+    bytes[at + 8..at + 12].copy_from_slice(&2u32.to_le_bytes());
+    bytes[at + 12..at + 16].copy_from_slice(&claim.to_le_bytes());
+    reseal(&mut bytes);
+    std::fs::write(&path, &bytes).unwrap();
+    let r = Reader::open(&path).unwrap();
+    let before = PREAD_BYTES.with(Cell::get);
+    let e = r.record(0).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Corrupt, "{e}");
+    assert!(e.message.starts_with("record 0: "), "{e}");
+    assert_eq!(
+        PREAD_BYTES.with(Cell::get) - before,
+        0,
+        "read before checking"
+    );
+    assert_eq!(r.record(1).unwrap(), records[1]);
+}
+
+#[test]
 fn positioned_reads_retry_short_and_interrupted_reads_until_full() {
     let file: Vec<u8> = (0..=255).collect();
     let mut calls = 0;
