@@ -10,13 +10,7 @@ import {
   type UnmatchedDetails,
   UnmatchedRequestError,
 } from './errors.js'
-import {
-  differingMatchers,
-  type ExtraMatcher,
-  type MatcherName,
-  ParsedRequest,
-  requestKey,
-} from './matchers.js'
+import { differingMatchers, type ExtraMatcher, keyOf, type MatcherName, ParsedRequest } from './matchers.js'
 import {
   type DVDRequest,
   type DVDResponse,
@@ -77,7 +71,7 @@ export class MemoryStore implements RecordingStore {
   }
 
   #addToIndex(id: number): void {
-    const key = requestKey(new ParsedRequest(this.get(id).request), this.#matchOn)
+    const key = keyOf(this.get(id).request, this.#matchOn)
     const bucket = this.#index.get(key)
     if (bucket) bucket.push(id)
     else this.#index.set(key, [id])
@@ -326,12 +320,11 @@ export class DVD {
     const prepared = this.prepare(request)
     if (prepared === null) return { kind: 'live' }
     if (mode === 'all' || (mode === 'once' && !this.fromFile)) return { kind: 'record', request: prepared }
-    const parsed = new ParsedRequest(prepared)
-    const key = requestKey(parsed, this.settings.matchOn)
+    const key = keyOf(prepared, this.settings.matchOn)
     const found = this.#find(key, prepared)
     if (found) return found
     if (mode === 'new_episodes') return { kind: 'record', request: prepared }
-    const details = this.#unmatchedDetails(parsed, key)
+    const details = this.#unmatchedDetails(new ParsedRequest(prepared), key)
     return {
       kind: 'fail',
       error: mode === 'once' ? new CannotRecordError(details) : new UnmatchedRequestError(details),

@@ -11,7 +11,15 @@ import type { DVD } from './dvd.js'
 import { type AbortFn, type LegacyHandler, toLegacyHandler } from './handlers.js'
 import { type DVDResponse, isRecordedError, type Outcome, type RecordedError } from './model.js'
 import { captureError, isAbort, reviveError } from './network_errors.js'
-import { fromRawHeaders, readRequestBody, toDVDRequest, toFlatHeaders, toRawHeaders } from './outgoing.js'
+import {
+  fromRawHeaders,
+  type ReadBody,
+  readRequestBody,
+  readRequestBodyNow,
+  toDVDRequest,
+  toFlatHeaders,
+  toRawHeaders,
+} from './outgoing.js'
 
 /** Replayed bodies are handed over in slices of this size, honouring back-pressure between them. */
 const REPLAY_CHUNK = 64 * 1024
@@ -52,65 +60,133 @@ function abortError(reason: unknown): Error {
   return reason instanceof Error ? reason : new DOMException('The operation was aborted.', 'AbortError')
 }
 
-/** Hands a recorded response (or a recorded failure) to the handler, as a live request would. */
-async function play(handler: LegacyHandler, outcome: Outcome, method: string): Promise<void> {
+/**
+ * Sends a response's body in slices, honouring back-pressure: synchronous while the consumer keeps
+ * accepting data, asynchronous only once it says "stop" (`false`) and until it calls `resume`.
+ */
+class BodySender {
+  #resumes = 0
+  #wake: (() => void) | null = null
+  /** What `onHeaders` receives as `resume`. */
+  readonly resume = (): void => {
+    this.#resumes++
+    this.#wake?.()
+  }
+
+  constructor(
+    readonly handler: LegacyHandler,
+    readonly watch: AbortWatch,
+    readonly body: Uint8Array | null,
+  ) {}
+
+  /**
+   * Sends the body from `offset` on. `flowing` is what the consumer last answered, `seen` the
+   * number of resumes before it answered. `true` once everything is sent, `false` when the caller
+   * aborted (its `onError` has been called).
+   */
+  send(offset: number, flowing: boolean | undefined, seen: number): boolean | Promise<boolean> {
+    const { handler, watch, body } = this
+    for (; body && offset < body.length; offset += REPLAY_CHUNK) {
+      if (flowing === false && this.#resumes === seen && !watch.aborted) {
+        const at = offset
+        return this.#waitForResume().then(() => this.send(at, true, seen))
+      }
+      if (watch.aborted) return this.#aborted()
+      seen = this.#resumes
+      const end = Math.min(body.length, offset + REPLAY_CHUNK)
+      flowing = handler.onData?.(Buffer.from(body.buffer, body.byteOffset + offset, end - offset))
+    }
+    return watch.aborted ? this.#aborted() : true
+  }
+
+  #aborted(): false {
+    this.handler.onError?.(abortError(this.watch.reason))
+    return false
+  }
+
+  #waitForResume(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#wake = this.watch.listener = () => {
+        this.#wake = this.watch.listener = null
+        resolve()
+      }
+    })
+  }
+}
+
+/** Sends status, headers and body of a recorded response (see {@link BodySender.send}). */
+function sendResponse(
+  handler: LegacyHandler,
+  watch: AbortWatch,
+  recorded: DVDResponse,
+  method: string,
+): boolean | Promise<boolean> {
+  // Bodies stored decoded (Python dvd-rw's way) go out without their content-encoding.
+  const response = recorded.bodyDecoded ? withDecodedBody(recorded) : recorded
+  const sender = new BodySender(handler, watch, method === 'HEAD' ? null : response.body)
+  handler.onResponseStarted?.()
+  const flowing = handler.onHeaders?.(
+    response.status,
+    toRawHeaders(response.headers),
+    sender.resume,
+    response.statusText ?? STATUS_CODES[response.status] ?? '',
+  )
+  return sender.send(0, flowing, 0)
+}
+
+/**
+ * Hands a recorded response (or a recorded failure) to the handler, as a live request would. A
+ * response is played synchronously, as undici's MockAgent does, unless the consumer applies
+ * back-pressure; then, and for failures, the returned promise settles when playing is over.
+ */
+function play(handler: LegacyHandler, outcome: Outcome, method: string): Promise<void> | undefined {
   const watch = new AbortWatch()
   handler.onConnect?.(watch.abort)
-  if (watch.aborted) return handler.onError?.(abortError(watch.reason))
-  const failure = isRecordedError(outcome) ? outcome : undefined
-  const recorded = failure ? failure.partial : (outcome as DVDResponse)
-  // Bodies stored decoded (Python dvd-rw's way) go out without their content-encoding.
-  const response = recorded?.bodyDecoded ? withDecodedBody(recorded) : recorded
-  if (failure && isAbort(failure) && !response) {
-    // A recorded abort means the answer never came before the caller gave up: wait for the caller's
-    // own signal so fetch rejects exactly as it did live, but never longer than a bounded time.
-    const waited = Math.min(MAX_ABORT_WAIT, (failure.elapsedMs ?? 0) * 2 + 1000)
-    if (await watch.wait(waited)) return handler.onError?.(abortError(watch.reason))
+  if (watch.aborted) {
+    handler.onError?.(abortError(watch.reason))
+    return undefined
   }
-  if (response) {
-    // Back-pressure: when the consumer says "stop" (false), wait for its resume() or an abort.
-    let resumes = 0
-    let wake: (() => void) | null = null
-    const resume = () => {
-      resumes++
-      wake?.()
+  if (isRecordedError(outcome)) return playFailure(handler, watch, outcome, method)
+  const sent = sendResponse(handler, watch, outcome, method)
+  if (sent === true) handler.onComplete?.([])
+  else if (sent !== false) return sent.then((done) => void (done && handler.onComplete?.([])))
+  return undefined
+}
+
+/** Plays a recorded failure: its partial response if any, then the error. */
+async function playFailure(
+  handler: LegacyHandler,
+  watch: AbortWatch,
+  failure: RecordedError,
+  method: string,
+): Promise<void> {
+  const response = failure.partial
+  if (!response) {
+    if (isAbort(failure)) {
+      // A recorded abort means the answer never came before the caller gave up: wait for the
+      // caller's own signal so fetch rejects exactly as it did live, but never longer than a
+      // bounded time.
+      const waited = Math.min(MAX_ABORT_WAIT, (failure.elapsedMs ?? 0) * 2 + 1000)
+      if (await watch.wait(waited)) return handler.onError?.(abortError(watch.reason))
     }
-    const waitForResume = (seen: number) =>
-      resumes !== seen || watch.aborted
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            wake = watch.listener = () => {
-              wake = watch.listener = null
-              resolve()
-            }
-          })
-    handler.onResponseStarted?.()
-    let seen = resumes
-    let flowing = handler.onHeaders?.(
-      response.status,
-      toRawHeaders(response.headers),
-      resume,
-      response.statusText ?? STATUS_CODES[response.status] ?? '',
-    )
-    const body = method === 'HEAD' ? null : response.body
-    for (let offset = 0; body && offset < body.length; offset += REPLAY_CHUNK) {
-      if (flowing === false) await waitForResume(seen)
-      if (watch.aborted) return handler.onError?.(abortError(watch.reason))
-      seen = resumes
-      const chunk = body.subarray(offset, Math.min(body.length, offset + REPLAY_CHUNK))
-      flowing = handler.onData?.(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
-    }
-    if (watch.aborted) return handler.onError?.(abortError(watch.reason))
+    return handler.onError?.(reviveError(failure))
   }
-  if (failure && response) {
-    // Live, the failure came a while after the partial body; failing at once would let the
-    // consumer's stream discard the bytes it had not read yet. Wait as long as live, within bounds.
-    if (await watch.wait(Math.min(failure.elapsedMs ?? 0, MAX_PARTIAL_WAIT))) {
-      return handler.onError?.(abortError(watch.reason))
-    }
+  if (!(await sendResponse(handler, watch, response, method))) return
+  // Live, the failure came a while after the partial body; failing at once would let the
+  // consumer's stream discard the bytes it had not read yet. Wait as long as live, within bounds.
+  if (await watch.wait(Math.min(failure.elapsedMs ?? 0, MAX_PARTIAL_WAIT))) {
+    return handler.onError?.(abortError(watch.reason))
   }
-  if (failure) return handler.onError?.(reviveError(failure))
-  handler.onComplete?.([])
+  handler.onError?.(reviveError(failure))
+}
+
+/** Tells the handler that handling its request failed, unless it has already finished. */
+function failHandler(handler: LegacyHandler, error: unknown): void {
+  try {
+    handler.onError?.(error instanceof Error ? error : new Error(String(error)))
+  } catch {
+    // The handler already finished; nothing is left to tell.
+  }
 }
 
 /** Passes everything through to the caller's handler while keeping a copy of the outcome. */
@@ -230,18 +306,26 @@ export class DVDDispatcher extends DetachedDispatcher {
     if (this.#dvd.settings.mode === 'passthrough' || opts.upgrade || opts.method === 'CONNECT') {
       return this.#upstream.dispatch(opts, legacy as Dispatcher.DispatchHandler)
     }
-    this.#handle(opts, legacy).catch((error: unknown) => {
-      try {
-        legacy.onError?.(error instanceof Error ? error : new Error(String(error)))
-      } catch {
-        // The handler already finished; nothing is left to tell.
-      }
-    })
+    // Bodies already in memory are handled at once: replay then costs no promise and no turn of
+    // the event loop, as with undici's MockAgent. Streams, Blobs and FormData are read first.
+    const body = readRequestBodyNow(opts.body)
+    if (!body) {
+      readRequestBody(opts.body, opts.headers)
+        .then((read) => this.#handle(opts, legacy, read))
+        .catch((error: unknown) => failHandler(legacy, error))
+      return true
+    }
+    let playing: Promise<void> | undefined
+    try {
+      playing = this.#handle(opts, legacy, body)
+    } catch (error) {
+      failHandler(legacy, error)
+    }
+    playing?.catch((error: unknown) => failHandler(legacy, error))
     return true
   }
 
-  async #handle(opts: DispatchOptions, handler: LegacyHandler): Promise<void> {
-    const body = await readRequestBody(opts.body, opts.headers)
+  #handle(opts: DispatchOptions, handler: LegacyHandler, body: ReadBody): Promise<void> | undefined {
     const request = toDVDRequest(opts as Parameters<typeof toDVDRequest>[0], body)
     const decision = this.#dvd.decide(request)
     const forward = () => ({ ...opts, body: body.bytes, headers: toFlatHeaders(request.headers) })
@@ -250,16 +334,17 @@ export class DVDDispatcher extends DetachedDispatcher {
         return play(handler, decision.recording.outcome, request.method)
       case 'fail':
         handler.onConnect?.(() => {})
-        return handler.onError?.(decision.error)
+        handler.onError?.(decision.error)
+        return undefined
       case 'live':
         this.#upstream.dispatch(forward(), handler as Dispatcher.DispatchHandler)
-        return
+        return undefined
       case 'record': {
         const recorder = new RecordingHandler(handler, (outcome) =>
           this.#dvd.record(decision.request, outcome),
         )
         this.#upstream.dispatch(forward(), recorder as Dispatcher.DispatchHandler)
-        return
+        return undefined
       }
     }
   }

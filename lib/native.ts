@@ -50,10 +50,10 @@ export interface BinaryReader {
   /** The MessagePack bytes of record `id`. */
   record(id: number): Buffer
   /**
-   * Decompresses record `id` into `target`; returns its length, or minus the needed length
-   * (writing nothing) when `target` is too small.
+   * Decompresses record `id` into `target` from byte `offset` on (default 0); returns its length,
+   * or minus the needed length (writing nothing) when the room after `offset` is too small.
    */
-  recordInto(id: number, target: Buffer): number
+  recordInto(id: number, target: Buffer, offset?: number): number
   /** The MessagePack bytes of record `id`'s match fields. */
   matchFields(id: number): Buffer
   verify(): void

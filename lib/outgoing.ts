@@ -35,9 +35,13 @@ export function toHeaderPairs(headers: HeaderInput): HeaderPair[] {
       pairs.push([String(name), asText(value)])
     return pairs
   }
-  for (const [name, value] of Object.entries(headers as Record<string, unknown>)) {
+  // fetch hands every request's headers over as a plain object of strings: no entries() arrays.
+  const record = headers as Record<string, unknown>
+  for (const name of Object.keys(record)) {
+    const value = record[name]
     if (value === undefined) continue
-    if (Array.isArray(value)) for (const v of value) pairs.push([name, asText(v)])
+    if (typeof value === 'string') pairs.push([name, value])
+    else if (Array.isArray(value)) for (const v of value) pairs.push([name, asText(v)])
     else pairs.push([name, asText(value)])
   }
   return pairs
@@ -96,15 +100,30 @@ export interface ReadBody {
   contentType?: string
 }
 
-/** Reads any body undici accepts into bytes; `null` for no body or an empty one. */
-export async function readRequestBody(body: unknown, requestHeaders?: unknown): Promise<ReadBody> {
+const NO_BODY: ReadBody = Object.freeze({ bytes: null })
+
+/**
+ * The body as bytes when it is already in memory (none, a string, bytes); `undefined` when it must
+ * be read with {@link readRequestBody}.
+ */
+export function readRequestBodyNow(body: unknown): ReadBody | undefined {
   let bytes: Buffer
-  let contentType: string | undefined
-  if (body == null) return { bytes: null }
+  if (body == null) return NO_BODY
   if (typeof body === 'string') bytes = Buffer.from(body)
   else if (ArrayBuffer.isView(body)) bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
   else if (body instanceof ArrayBuffer) bytes = Buffer.from(body)
-  else if (typeof body !== 'object') throw new TypeError(`request body of unsupported type ${typeof body}`)
+  else return undefined
+  return bytes.length > 0 ? { bytes } : NO_BODY
+}
+
+/** Reads any body undici accepts into bytes; `null` for no body or an empty one. */
+export async function readRequestBody(body: unknown, requestHeaders?: unknown): Promise<ReadBody> {
+  const now = readRequestBodyNow(body)
+  if (now) return now
+  let bytes: Buffer
+  let contentType: string | undefined
+  if (typeof body !== 'object' || body === null)
+    throw new TypeError(`request body of unsupported type ${typeof body}`)
   else if (isFormDataLike(body)) {
     // fetch has already announced a boundary in the content-type header (undici.request leaves
     // that to the body writer): encode with it, so the recorded bytes are those that go out.

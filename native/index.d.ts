@@ -42,12 +42,13 @@ export declare class NativeDvdReader {
   /** Decompressed bytes of record `id` (a MessagePack value). */
   record(id: number): Buffer
   /**
-   * Decompresses record `id` into `target` and returns its length. When
-   * `target` is too small nothing is written and the needed length is
-   * returned as a negative number. Lets the hot replay path reuse one
-   * Buffer instead of allocating one per record.
+   * Decompresses record `id` into `target` from byte `offset` on (default
+   * 0) and returns its length. When the room after `offset` is too small
+   * nothing is written and the needed length is returned as a negative
+   * number. Lets the hot replay path fill one large Buffer record after
+   * record instead of allocating one per record.
    */
-  recordInto(id: number, target: Buffer): number
+  recordInto(id: number, target: Buffer, offset?: number | undefined | null): number
   /** Normalized match fields of record `id`, as given to `add`. */
   matchFields(id: number): Buffer
   /**

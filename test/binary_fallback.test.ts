@@ -903,6 +903,15 @@ test('lookupInto and recordInto give what lookup and record give, in both reader
     }
     const big = list.findIndex((e) => e.record.length > 1024)
     t.is(reader.recordInto(big, Buffer.alloc(1)), -list[big]!.record.length)
+    // From an offset on: the bytes before it are left alone, and the room counted is what follows it.
+    const want = list[big]!.record.length
+    const target = Buffer.alloc(want + 7, 0xee)
+    t.is(reader.recordInto(big, target, 7), want)
+    t.true(target.subarray(0, 7).equals(Buffer.alloc(7, 0xee)))
+    t.true(target.subarray(7).equals(reader.record(big)))
+    t.is(reader.recordInto(big, target, 8), -want)
+    t.is(reader.recordInto(big, target, target.length), -want)
+    t.throws(() => reader.recordInto(big, target, target.length + 1), { message: /DVD_ERR_RANGE/ })
     const dup = list.find((e) => reader.lookup(e.key).length > 1)
     if (dup)
       t.is(reader.lookupInto(dup.key.toString('latin1'), new Uint32Array(1)), -reader.lookup(dup.key).length)

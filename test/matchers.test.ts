@@ -1,5 +1,7 @@
 import test from 'ava'
 import { canonicalQuery, DEFAULT_MATCH_ON, ParsedRequest, requestKey } from '../lib/index.js'
+import { keyOf, type MatcherName } from '../lib/matchers.js'
+import { prng } from './helpers/prng.js'
 
 const key = (
   url: string,
@@ -85,4 +87,119 @@ test('the headers matcher compares every header in order, names case-insensitive
       ],
     }),
   )
+})
+
+test('keys computed without parsing the URL are the same text as requestKey gives', (t) => {
+  // keyOf spells the key of simple URLs by hand; for any URL and matchOn it must give exactly
+  // requestKey's text (or fail the same way), or lookups in existing files would miss.
+  const { int } = prng(777)
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!
+  const schemes = ['https', 'http', 'HTTP', 'ftp', 'wss']
+  const hosts = [
+    'api.example.com',
+    'API.example.com',
+    'localhost',
+    '127.0.0.1',
+    '127.1',
+    '0x7f.0.0.1',
+    '010.0.0.1',
+    '256.1.1.1',
+    'a.123',
+    'xn--nxasmq6b.com',
+    'example.com.',
+    'a..b',
+    '-x.example',
+    'h_st',
+    '[::1]',
+    'user@host',
+  ]
+  const ports = ['', ':443', ':80', ':0443', ':8080', ':65535', ':65536', ':0', ':']
+  const segments = [
+    'v1',
+    'items',
+    '3.json',
+    '.',
+    '..',
+    '%2e',
+    '.hidden',
+    'a b',
+    "it's",
+    'é',
+    '~x',
+    'a%20b',
+    '',
+    'A',
+  ]
+  const queries = [
+    '',
+    '?',
+    '?id=1&page=2',
+    '?b=2&a=1',
+    '?a=1&a=2',
+    '?a',
+    '?a=&b',
+    "?q='x'",
+    '?q=a b',
+    '?x=%41',
+    '?x=+',
+    '?é=1',
+    '?a=1#frag',
+    '?a=b=c',
+  ]
+  const matchOns: MatcherName[][] = [
+    [...DEFAULT_MATCH_ON],
+    ['method', 'path'],
+    ['host', 'query'],
+    ['port', 'scheme'],
+    ['method', 'scheme', 'host', 'port', 'path', 'query', 'headers'],
+    ['body', 'path'],
+  ]
+  // Half the sample from the pieces of simple URLs only, so the hand-spelled path is well covered.
+  const simplePieces = {
+    schemes: ['https', 'http'],
+    hosts: ['api.example.com', 'localhost', '127.0.0.1'],
+    ports: ['', ':443', ':8080'],
+    segments: ['v1', 'items', '3.json', '.hidden', '~x', 'A', ''],
+    queries: ['', '?', '?id=1&page=2', '?b=2&a=1', '?a=1&a=2', '?a', '?a=&b', '?a=b=c'],
+  }
+  const anyPieces = { schemes, hosts, ports, segments, queries }
+  // Count URL parses: the simple URLs must not need one.
+  let urlsParsed = 0
+  const RealURL = globalThis.URL
+  globalThis.URL = class extends RealURL {
+    constructor(...args: ConstructorParameters<typeof URL>) {
+      super(...args)
+      urlsParsed++
+    }
+  }
+  t.teardown(() => {
+    globalThis.URL = RealURL
+  })
+  let simple = 0
+  for (let i = 0; i < 4000; i++) {
+    const p = i % 2 === 0 ? simplePieces : anyPieces
+    const path = Array.from({ length: int(4) }, () => `/${pick(p.segments)}`).join('')
+    const url = `${pick(p.schemes)}://${pick(p.hosts)}${pick(p.ports)}${path}${pick(p.queries)}`
+    const request = {
+      method: pick(['GET', 'post', 'PATCH', 'M-SEARCH']),
+      url,
+      headers: [['Accept', 'x']] as [string, string][],
+    }
+    const matchOn = pick(matchOns)
+    let expected: string
+    try {
+      expected = requestKey(new ParsedRequest(request), matchOn)
+    } catch (error) {
+      t.throws(() => keyOf(request, matchOn), { message: (error as Error).message }, url)
+      continue
+    }
+    const parsed = urlsParsed
+    t.is(keyOf(request, matchOn), expected, `${request.method} ${url} ${matchOn.join(',')}`)
+    const urlOnly = matchOn.every((name) => !['headers', 'body', 'json_body'].includes(name))
+    if (p === simplePieces && urlOnly && /^[a-z]+$/i.test(request.method)) {
+      t.is(urlsParsed, parsed, `the key of ${url} is spelled without parsing it`)
+      simple++
+    }
+  }
+  t.true(simple > 500, 'the sample holds simple URLs too')
 })

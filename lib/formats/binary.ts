@@ -3,10 +3,11 @@
  * binary), stored and indexed by the native addon (or read by the TypeScript fallback). This file
  * owns the MessagePack side: encoding records and match fields, and the store the DVD looks up in.
  */
+import { markAsUntransferable } from 'node:worker_threads'
 import { Packr, Unpackr } from 'msgpackr'
 import type { RecordingStore } from '../dvd.js'
 import { DVDFormatError } from '../errors.js'
-import { MATCHERS, type MatcherName, matcherValue, ParsedRequest, requestKey } from '../matchers.js'
+import { keyOf, MATCHERS, type MatcherName, matcherValue, ParsedRequest, requestKey } from '../matchers.js'
 import type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from '../model.js'
 import { isRecordedError } from '../model.js'
 import {
@@ -60,12 +61,14 @@ export function encodeRecording(recording: Recording): Buffer {
 class Shape {
   constructor(
     readonly file: string,
-    readonly where: string,
+    /** What is decoded (`record`, `match fields`), named in messages with `id`. */
+    readonly what: string,
+    readonly id: number,
     /** Binary values are views into a buffer that will be reused: copy them. */
     readonly copy = false,
   ) {}
   fail(path: string, problem: string): never {
-    throw new DVDFormatError(this.file, `${this.where}${path}`, problem)
+    throw new DVDFormatError(this.file, `${this.what} #${this.id}${path}`, problem)
   }
   obj(v: unknown, path: string): Obj {
     if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) {
@@ -147,7 +150,7 @@ class Shape {
  * be reused, and every binary value is copied out of it.
  */
 export function decodeRecording(bytes: Buffer, file: string, id: number, scratch = false): Recording {
-  const shape = new Shape(file, `record #${id}`, scratch)
+  const shape = new Shape(file, 'record', id, scratch)
   let value: unknown
   try {
     value = unpackr.unpack(bytes)
@@ -175,7 +178,7 @@ export function encodeMatchFields(parsed: ParsedRequest): Buffer {
 
 /** The index key of a record from its stored match fields. */
 function keyFromFields(bytes: Buffer, matchOn: readonly MatcherName[], file: string, id: number): string {
-  const fields = new Shape(file, `match fields #${id}`).obj(unpackr.unpack(bytes), '')
+  const fields = new Shape(file, 'match fields', id).obj(unpackr.unpack(bytes), '')
   return JSON.stringify(matchOn.map((name) => fields[name]))
 }
 
@@ -213,6 +216,24 @@ const readers = new FinalizationRegistry<BinaryReader>((reader) => {
 /** How many decoded candidates a store keeps, so a lookup and the read that follows decode once. */
 const DECODED_CACHE = 4
 
+/**
+ * Records are decompressed one after another into slabs of this size, and their binary values
+ * (bodies) stay views into the slab: no Buffer allocated and no body copied per replayed record.
+ * A slab is garbage once no body decoded from it is referenced any more.
+ */
+const SLAB_BYTES = 64 * 1024
+
+/**
+ * A slab for {@link SLAB_BYTES}. Marked untransferable, as Node's own Buffer pool is: a consumer
+ * that transfers a replayed body's ArrayBuffer elsewhere gets a copy, and the bodies sharing the
+ * slab keep their bytes.
+ */
+function newSlab(bytes: number): Buffer {
+  const slab = Buffer.allocUnsafeSlow(bytes)
+  markAsUntransferable(slab.buffer)
+  return slab
+}
+
 /** A DVD store backed by an open binary file. */
 export class BinaryStore implements RecordingStore {
   readonly reader: BinaryReader
@@ -225,7 +246,9 @@ export class BinaryStore implements RecordingStore {
   /** Whether the key depends on the headers / the body (see sameKeyInputs). */
   readonly #keyHeaders: boolean
   readonly #keyBody: boolean
-  #scratch = Buffer.allocUnsafe(64 * 1024)
+  #slab = newSlab(SLAB_BYTES)
+  /** Bytes of the slab already handed out (never written again). */
+  #slabUsed = 0
   #ids = new Uint32Array(64)
 
   constructor(
@@ -256,20 +279,24 @@ export class BinaryStore implements RecordingStore {
 
   lookup(key: string, request?: DVDRequest): readonly number[] {
     if (this.#rebuilt) return this.#rebuilt.get(key) ?? []
-    let count = this.#call(() => this.reader.lookupInto(key, this.#ids))
-    if (count < 0) {
-      this.#ids = new Uint32Array(-count)
-      count = this.#call(() => this.reader.lookupInto(key, this.#ids))
+    let count: number
+    try {
+      count = this.reader.lookupInto(key, this.#ids)
+      if (count < 0) {
+        this.#ids = new Uint32Array(-count)
+        count = this.reader.lookupInto(key, this.#ids)
+      }
+    } catch (error) {
+      throw asFormatError(this.file, error)
     }
-    if (count === 0) return []
-    const ids = this.#ids.subarray(0, count)
     // The file's index is keyed by a 64-bit hash: keep only candidates whose own key is equal.
     const matching: number[] = []
-    for (const id of ids) {
+    for (let i = 0; i < count; i++) {
+      const id = this.#ids[i]!
       const recorded = this.get(id).request
       if (
         (request && sameKeyInputs(recorded, request, this.#keyHeaders, this.#keyBody)) ||
-        requestKey(new ParsedRequest(recorded), this.#matchOn) === key
+        keyOf(recorded, this.#matchOn) === key
       ) {
         matching.push(id)
       }
@@ -280,13 +307,21 @@ export class BinaryStore implements RecordingStore {
   get(id: number): Recording {
     const cached = this.#decoded.get(id)
     if (cached) return cached
-    // One reused buffer per store: allocating a Buffer per replayed record costs more than decoding it.
-    let length = this.#call(() => this.reader.recordInto(id, this.#scratch))
-    if (length < 0) {
-      this.#scratch = Buffer.allocUnsafe(Math.max(-length, this.#scratch.length * 2))
-      length = this.#call(() => this.reader.recordInto(id, this.#scratch))
+    let length: number
+    try {
+      length = this.reader.recordInto(id, this.#slab, this.#slabUsed)
+      if (length < 0) {
+        // The slab is full: start a new one (the old one lives on in the bodies decoded from it).
+        this.#slab = newSlab(Math.max(SLAB_BYTES, -length))
+        this.#slabUsed = 0
+        length = this.reader.recordInto(id, this.#slab, 0)
+      }
+    } catch (error) {
+      throw asFormatError(this.file, error)
     }
-    const recording = decodeRecording(this.#scratch.subarray(0, length), this.file, id, true)
+    const start = this.#slabUsed
+    this.#slabUsed += length
+    const recording = decodeRecording(this.#slab.subarray(start, start + length), this.file, id)
     if (this.#decoded.size >= DECODED_CACHE) this.#decoded.clear()
     this.#decoded.set(id, recording)
     return recording

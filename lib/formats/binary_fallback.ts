@@ -669,10 +669,13 @@ export class FallbackDvdReader {
   }
 
   /** Same contract as the native `recordInto`: the length, or minus the needed length. */
-  recordInto(id: number, target: Buffer): number {
+  recordInto(id: number, target: Buffer, offset = 0): number {
+    if (!Number.isInteger(offset) || offset < 0 || offset > target.length) {
+      throw dvdError('DVD_ERR_RANGE', 'offset past the end of the target')
+    }
     const bytes = this.record(id)
-    if (bytes.length > target.length) return -bytes.length
-    bytes.copy(target)
+    if (bytes.length > target.length - offset) return -bytes.length
+    bytes.copy(target, offset)
     return bytes.length
   }
 

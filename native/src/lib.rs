@@ -228,14 +228,23 @@ impl NativeDvdReader {
         js_buffer(env, r.record_len(id)?, |out| r.record_into_slice(id, out))
     }
 
-    /// Decompresses record `id` into `target` and returns its length. When
-    /// `target` is too small nothing is written and the needed length is
-    /// returned as a negative number. Lets the hot replay path reuse one
-    /// Buffer instead of allocating one per record.
+    /// Decompresses record `id` into `target` from byte `offset` on (default
+    /// 0) and returns its length. When the room after `offset` is too small
+    /// nothing is written and the needed length is returned as a negative
+    /// number. Lets the hot replay path fill one large Buffer record after
+    /// record instead of allocating one per record.
     #[napi]
-    pub fn record_into(&self, id: u32, mut target: BufferSlice) -> napi::Result<i64, ErrorCode> {
+    pub fn record_into(
+        &self,
+        id: u32,
+        mut target: BufferSlice,
+        offset: Option<u32>,
+    ) -> napi::Result<i64, ErrorCode> {
         let len = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        Ok(match self.get()?.read_record(id, &mut target)? {
+        let room = target
+            .get_mut(offset.unwrap_or(0) as usize..)
+            .ok_or_else(|| DvdError::range("offset past the end of the target"))?;
+        Ok(match self.get()?.read_record(id, room)? {
             Ok(n) => len(n),
             Err(n) => -len(n),
         })
