@@ -42,7 +42,7 @@ export function replaySuite(test: TestFn, format: Format): void {
     const replayed: Seen[] = []
     for (const path of paths) replayed.push(await viaFetch(server.origin + path, play, init))
     await play.close()
-    return { live, replayed, hitsWhileRecording, play }
+    return { live, replayed, hitsWhileRecording, play, origin: server.origin }
   }
 
   // Set-Cookie values are redacted by default; this suite checks the bytes, so it keeps them.
@@ -114,6 +114,48 @@ export function replaySuite(test: TestFn, format: Format): void {
     )
     t.is(play.playCount, 50)
     await play.close()
+  })
+
+  test('a consumer that asks to wait gets no more of a replayed body until it resumes', async (t) => {
+    const { play, origin } = await recordThenReplay(['/large'])
+    const dvd = await DVDLoader.open(play.file, { recordMode: 'none' })
+    const url = new URL(`${origin}/large`)
+    const chunks: Buffer[] = []
+    let resume: () => void = () => {}
+    let waiting = false
+    let dataWhileWaiting = 0
+    const done = new Promise<number>((resolve, reject) => {
+      dvd.dispatcher.dispatch({ origin: url.origin, path: url.pathname, method: 'GET', headers: {} }, {
+        onConnect() {},
+        onHeaders(status, _raw, r) {
+          resume = r
+          return status === 200
+        },
+        onData(chunk) {
+          if (waiting) dataWhileWaiting++
+          chunks.push(Buffer.from(chunk))
+          // Every other chunk, say "stop" and resume a little later.
+          if (chunks.length % 2 === 1) {
+            waiting = true
+            setTimeout(() => {
+              waiting = false
+              resume()
+            }, 2)
+            return false
+          }
+          return true
+        },
+        onComplete() {
+          resolve(chunks.length)
+        },
+        onError: reject,
+      } as Parameters<typeof dvd.dispatcher.dispatch>[1])
+    })
+    const count = await done
+    t.is(dataWhileWaiting, 0)
+    t.true(count > 2, 'the body came in several slices')
+    t.true(Buffer.concat(chunks).equals(largeBody()))
+    await dvd.close()
   })
 
   test('replays through undici.request, handing back the raw gzip bytes as the server sent them', async (t) => {
