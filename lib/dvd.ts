@@ -10,7 +10,14 @@ import {
   type UnmatchedDetails,
   UnmatchedRequestError,
 } from './errors.js'
-import { differingMatchers, type ExtraMatcher, keyOf, type MatcherName, ParsedRequest } from './matchers.js'
+import {
+  differingMatchers,
+  type ExtraMatcher,
+  keyOf,
+  type MatcherName,
+  ParsedRequest,
+  URL_MATCHERS,
+} from './matchers.js'
 import {
   type DVDRequest,
   type DVDResponse,
@@ -192,6 +199,12 @@ export class DVD {
   readonly #plays = new PlayCounts()
   /** The redaction settings with their defaults, built once rather than on every request. */
   readonly #redaction: RedactionSettings
+  /**
+   * True when replay lookups may skip {@link prepare}: nothing rewrites the URL or the body, no
+   * hook can declare a request not recordable, no extra matcher reads the request and the key
+   * reads only the method and URL, so header filtering and redaction cannot change the outcome.
+   */
+  readonly #lookupUnprepared: boolean
   #dirty = false
 
   constructor(base: RecordingStore, settings: DVDSettings) {
@@ -203,6 +216,12 @@ export class DVD {
       filterQueryParameters: settings.filterQueryParameters ?? NO_FILTERS,
       filterPostDataParameters: settings.filterPostDataParameters ?? NO_FILTERS,
     }
+    this.#lookupUnprepared =
+      !settings.beforeRecordRequest &&
+      settings.extraMatchers.length === 0 &&
+      this.#redaction.filterQueryParameters.size === 0 &&
+      this.#redaction.filterPostDataParameters.size === 0 &&
+      settings.matchOn.every((name) => URL_MATCHERS.has(name))
   }
 
   /** Whether the recordings came from an existing file. */
@@ -301,9 +320,12 @@ export class DVD {
    */
   prepare(request: DVDRequest): DVDRequest | null {
     const { filterHeaders, beforeRecordRequest } = this.settings
-    let prepared = request
-    if (filterHeaders.size > 0)
-      prepared = { ...request, headers: withoutHeaders(request.headers, filterHeaders) }
+    const { method, url, headers, body } = request
+    // Always a plain object: what comes in may be the interceptor's lazy request (an accessor for
+    // its headers), which must reach neither hooks nor files.
+    let prepared: DVDRequest = { method, url, headers }
+    if (body !== undefined) prepared.body = body
+    if (filterHeaders.size > 0) prepared.headers = withoutHeaders(headers, filterHeaders)
     prepared = redactRequest(prepared, this.#redaction)
     if (!beforeRecordRequest) return prepared
     try {
@@ -315,13 +337,20 @@ export class DVD {
 
   /** Decides what happens to an outgoing request under this DVD's record mode. */
   decide(request: DVDRequest): Decision {
-    const { mode } = this.settings
+    const { mode, matchOn } = this.settings
     if (mode === 'passthrough') return { kind: 'live' }
+    const replays = mode === 'none' || mode === 'new_episodes' || (mode === 'once' && this.fromFile)
+    // The replay path: its request's headers are never even turned into pairs (see toDVDRequest).
+    const direct = replays && this.#lookupUnprepared ? keyOf(request, matchOn) : undefined
+    if (direct !== undefined) {
+      const found = this.#find(direct, request)
+      if (found) return found
+    }
     const prepared = this.prepare(request)
     if (prepared === null) return { kind: 'live' }
-    if (mode === 'all' || (mode === 'once' && !this.fromFile)) return { kind: 'record', request: prepared }
-    const key = keyOf(prepared, this.settings.matchOn)
-    const found = this.#find(key, prepared)
+    if (!replays) return { kind: 'record', request: prepared }
+    const key = direct ?? keyOf(prepared, matchOn)
+    const found = direct === undefined ? this.#find(key, prepared) : undefined
     if (found) return found
     if (mode === 'new_episodes') return { kind: 'record', request: prepared }
     const details = this.#unmatchedDetails(new ParsedRequest(prepared), key)

@@ -200,7 +200,14 @@ export function requestKey(parsed: ParsedRequest, matchOn: readonly MatcherName[
 }
 
 /** Matchers whose values come from the method and URL alone. */
-const URL_MATCHERS: ReadonlySet<MatcherName> = new Set(['method', 'scheme', 'host', 'port', 'path', 'query'])
+export const URL_MATCHERS: ReadonlySet<MatcherName> = new Set([
+  'method',
+  'scheme',
+  'host',
+  'port',
+  'path',
+  'query',
+])
 
 /**
  * A URL that `new URL` leaves exactly as it is, with nothing JSON would escape: lower-case http(s),

@@ -150,19 +150,53 @@ export function requestUrl(origin: string | URL, path: string): string {
   return new URL(`${base}${path.startsWith('/') ? path : `/${path}`}`).href
 }
 
+/**
+ * An outgoing request as dispatch options describe it. Its `headers` are turned into pairs only
+ * when first read: a replay that matches on the method and URL never reads them. It stays inside
+ * dvd-rw (the DVD hands hooks and files plain copies, see `DVD.prepare`), since its `headers` is an
+ * accessor that a spread would not copy.
+ */
+class OutgoingRequest implements DVDRequest {
+  readonly method: string
+  readonly url: string
+  readonly body: Buffer | null
+  readonly #headersInput: unknown
+  readonly #contentType: string | undefined
+  #headers: HeaderPair[] | undefined
+
+  constructor(method: string, url: string, headers: unknown, body: ReadBody) {
+    this.method = method
+    this.url = url
+    this.body = body.bytes
+    this.#headersInput = headers
+    this.#contentType = body.contentType
+  }
+
+  get headers(): HeaderPair[] {
+    if (this.#headers) return this.#headers
+    const pairs = toHeaderPairs(this.#headersInput as HeaderInput)
+    const type = this.#contentType
+    if (type && !pairs.some(([name]) => name.toLowerCase() === 'content-type')) {
+      pairs.push(['content-type', type])
+    }
+    this.#headers = pairs
+    return pairs
+  }
+
+  set headers(value: HeaderPair[]) {
+    this.#headers = value
+  }
+}
+
 /** Builds the model request from dispatch options whose body was already read. */
 export function toDVDRequest(
   opts: { origin?: string | URL; path: string; method?: string; headers?: unknown },
   body: ReadBody,
 ): DVDRequest {
-  const headers = toHeaderPairs(opts.headers as HeaderInput)
-  if (body.contentType && !headers.some(([name]) => name.toLowerCase() === 'content-type')) {
-    headers.push(['content-type', body.contentType])
-  }
-  return {
-    method: (opts.method ?? 'GET').toUpperCase(),
-    url: requestUrl(opts.origin ?? 'http://localhost', opts.path),
-    headers,
-    body: body.bytes,
-  }
+  return new OutgoingRequest(
+    (opts.method ?? 'GET').toUpperCase(),
+    requestUrl(opts.origin ?? 'http://localhost', opts.path),
+    opts.headers,
+    body,
+  )
 }

@@ -174,3 +174,29 @@ test('play counts stay exact on a DVD of thousands of recordings replayed out of
   // Every recording answered once: a repeat has nothing left to play.
   await t.throwsAsync(get(play, 'http://api.example.test/item?i=5'))
 })
+
+test('hooks and extra matchers get plain requests: a spread copy keeps the headers', async (t) => {
+  const seen: Record<string, unknown>[] = []
+  const options: DVDOptions = {
+    beforeRecordRequest: (request) => {
+      seen.push({ ...request })
+      return { ...request, url: request.url.replace('/json?x=1', '/json') }
+    },
+    extraMatchers: [
+      (recorded, incoming) => {
+        seen.push({ ...incoming })
+        return recorded.method === incoming.method
+      },
+    ],
+  }
+  const { server, file } = await recordOnce(options, async (dvd, origin) => {
+    await get(dvd, `${origin}/json?x=1`, { 'x-mark': 'live' })
+  })
+  await server.close()
+  const play = await DVDLoader.open(file, { ...options, recordMode: 'none' })
+  t.is((await get(play, `${server.origin}/json?x=1`, { 'x-mark': 'replay' })).status, 200)
+  const marks = seen.map((r) => (r.headers as [string, string][]).find(([name]) => name === 'x-mark')?.[1])
+  t.deepEqual(marks, ['live', 'replay', 'replay'])
+  const stored = JSON.parse(readFileSync(file, 'utf8'))[0][0]
+  t.true(stored.headers.some(([name, value]: [string, string]) => name === 'x-mark' && value === 'live'))
+})
