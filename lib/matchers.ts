@@ -200,14 +200,7 @@ export function requestKey(parsed: ParsedRequest, matchOn: readonly MatcherName[
 }
 
 /** Matchers whose values come from the method and URL alone. */
-export const URL_MATCHERS: ReadonlySet<MatcherName> = new Set([
-  'method',
-  'scheme',
-  'host',
-  'port',
-  'path',
-  'query',
-])
+export const URL_MATCHERS: ReadonlySet<MatcherName> = new Set(MATCHERS.slice(0, MATCHERS.indexOf('headers')))
 
 /**
  * A URL that `new URL` leaves exactly as it is, with nothing JSON would escape: lower-case http(s),
