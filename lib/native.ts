@@ -47,6 +47,13 @@ export interface BinaryReader {
   lookup(key: Buffer): Uint32Array
   /** `lookup` for the hot path: ids written into `out`; returns their count, or minus it when `out` is too small. */
   lookupInto(key: string, out: Uint32Array): number
+  /**
+   * `lookupInto` and `recordInto` in one call: ids written into `out`, the first one's record
+   * decompressed into `target` from `offset` on. Returns the count and length packed as
+   * `formats/packed_lookup.ts` reads them, or minus the count when `out` is too small or the bucket
+   * holds 2^20 ids or more (then use `lookupInto`).
+   */
+  lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number): number
   /** The MessagePack bytes of record `id`. */
   record(id: number): Buffer
   /**

@@ -39,6 +39,18 @@ export declare class NativeDvdReader {
    * small, nothing is written and minus that count is returned.
    */
   lookupInto(key: string, out: Uint32Array): number
+  /**
+   * `lookupInto` and `recordInto` in one call, for the replay hot path:
+   * writes the ids whose key hash equals that of `key` into `out` and
+   * decompresses the first of them into `target` from byte `offset` on.
+   * Returns `count * 2^32 + length`: `count` ids were written, and the
+   * first record's `length` bytes are at `offset` (`length` is
+   * `0xFFFF_FFFF` when it did not fit there: nothing was written to
+   * `target`). When `out` is too small, or the bucket holds 2^20 ids or
+   * more, nothing is written and minus the count is returned (use
+   * `lookupInto` then).
+   */
+  lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number): number
   /** Decompressed bytes of record `id` (a MessagePack value). */
   record(id: number): Buffer
   /**

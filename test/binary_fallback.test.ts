@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import test from 'ava'
 import { FallbackDvdReader, lz4Backend } from '../lib/formats/binary_fallback.js'
+import { lookupCount, lookupLength, NO_ROOM } from '../lib/formats/packed_lookup.js'
 import { Xxh32, xxh32, xxh64 } from '../lib/xxhash.js'
 import { native } from './helpers/native.js'
 import { prng } from './helpers/prng.js'
@@ -915,6 +916,28 @@ test('lookupInto and recordInto give what lookup and record give, in both reader
     const dup = list.find((e) => reader.lookup(e.key).length > 1)
     if (dup)
       t.is(reader.lookupInto(dup.key.toString('latin1'), new Uint32Array(1)), -reader.lookup(dup.key).length)
+    // Both in one call: the ids, and the first candidate's record at the offset (or no room for it).
+    for (const entry of list) {
+      const key = entry.key.toString('latin1')
+      if (key !== entry.key.toString('utf8')) continue
+      const expected = [...reader.lookup(entry.key)]
+      const first = Buffer.alloc(entry.record.length + 100 + 5)
+      const packed = reader.lookupFirstInto(key, ids, first, 5)
+      t.is(lookupCount(packed), expected.length)
+      t.deepEqual([...ids.subarray(0, expected.length)], expected)
+      const record = reader.record(expected[0]!)
+      if (record.length <= first.length - 5) {
+        t.is(lookupLength(packed), record.length)
+        t.true(first.subarray(5, 5 + record.length).equals(record))
+      } else t.is(lookupLength(packed), NO_ROOM)
+    }
+    const tiny = reader.lookupFirstInto(list[big]!.key.toString('latin1'), ids, Buffer.alloc(8), 0)
+    t.is(lookupLength(tiny), NO_ROOM)
+    t.is(reader.lookupFirstInto('no such key', ids, scratch, 0), 0)
+    if (dup) {
+      const key = dup.key.toString('latin1')
+      t.is(reader.lookupFirstInto(key, new Uint32Array(1), scratch, 0), -reader.lookup(dup.key).length)
+    }
     reader.close()
   }
 })

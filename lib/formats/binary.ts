@@ -17,6 +17,7 @@ import {
   createBinaryWriter,
   openBinaryReader,
 } from '../native.js'
+import { lookupCount, lookupLength, NO_ROOM } from './packed_lookup.js'
 
 // Plain MessagePack maps and arrays (no msgpackr record extension), so any MessagePack reader
 // decodes `lz4 -dc file.dvd.lz4`.
@@ -281,10 +282,15 @@ export class BinaryStore implements RecordingStore {
     if (this.#rebuilt) return this.#rebuilt.get(key) ?? []
     let count: number
     try {
-      count = this.reader.lookupInto(key, this.#ids)
-      if (count < 0) {
-        this.#ids = new Uint32Array(-count)
+      // One call finds the candidates and decompresses the first, which is nearly always the one.
+      const packed = this.reader.lookupFirstInto(key, this.#ids, this.#slab, this.#slabUsed)
+      if (packed < 0) {
+        this.#ids = new Uint32Array(-packed)
         count = this.reader.lookupInto(key, this.#ids)
+      } else {
+        count = lookupCount(packed)
+        const length = lookupLength(packed)
+        if (count > 0 && length !== NO_ROOM) this.#decodeFromSlab(this.#ids[0]!, length)
       }
     } catch (error) {
       throw asFormatError(this.file, error)
@@ -319,6 +325,11 @@ export class BinaryStore implements RecordingStore {
     } catch (error) {
       throw asFormatError(this.file, error)
     }
+    return this.#decodeFromSlab(id, length)
+  }
+
+  /** Decodes record `id`, just written at the free end of the slab, and keeps it in the cache. */
+  #decodeFromSlab(id: number, length: number): Recording {
     const start = this.#slabUsed
     this.#slabUsed += length
     const recording = decodeRecording(this.#slab.subarray(start, start + length), this.file, id)

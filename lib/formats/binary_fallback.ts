@@ -15,6 +15,7 @@ import { createRequire } from 'node:module'
 import { decompressBlock } from '../lz4_block.js'
 import type { BinaryStats } from '../native.js'
 import { Xxh32, xxh32, xxh64, xxh64Into } from '../xxhash.js'
+import { FIRST_INTO_MAX_IDS, NO_ROOM, packLookup } from './packed_lookup.js'
 
 type Code =
   | 'DVD_ERR_NOT_DVD'
@@ -666,6 +667,15 @@ export class FallbackDvdReader {
     if (ids.length > out.length) return -ids.length
     out.set(ids)
     return ids.length
+  }
+
+  /** Same contract as the native `lookupFirstInto`. */
+  lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number): number {
+    const count = this.lookupInto(key, out)
+    if (count < 0 || count >= FIRST_INTO_MAX_IDS) return -Math.abs(count)
+    if (count === 0) return 0
+    const length = this.recordInto(out[0]!, target, offset)
+    return packLookup(count, length < 0 ? NO_ROOM : length)
   }
 
   /** Same contract as the native `recordInto`: the length, or minus the needed length. */

@@ -217,6 +217,48 @@ impl NativeDvdReader {
         Ok(n)
     }
 
+    /// `lookupInto` and `recordInto` in one call, for the replay hot path:
+    /// writes the ids whose key hash equals that of `key` into `out` and
+    /// decompresses the first of them into `target` from byte `offset` on.
+    /// Returns `count * 2^32 + length`: `count` ids were written, and the
+    /// first record's `length` bytes are at `offset` (`length` is
+    /// `0xFFFF_FFFF` when it did not fit there: nothing was written to
+    /// `target`). When `out` is too small, or the bucket holds 2^20 ids or
+    /// more, nothing is written and minus the count is returned (use
+    /// `lookupInto` then).
+    #[napi]
+    pub fn lookup_first_into(
+        &self,
+        key: String,
+        mut out: Uint32ArraySlice,
+        mut target: BufferSlice,
+        offset: u32,
+    ) -> napi::Result<i64, ErrorCode> {
+        let r = self.get()?;
+        let ids = r.lookup(key.as_bytes())?;
+        let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        // SAFETY: the call is synchronous on the JS thread, so nothing else
+        // touches the array while it is written.
+        let all = unsafe { out.as_mut() };
+        // Beyond 2^20 ids the packed result would not stay exact in a JS number.
+        let slots = all.get_mut(..ids.len()).filter(|_| n < 1 << 20);
+        let Some(slots) = slots else {
+            return Ok(-n);
+        };
+        slots.copy_from_slice(&ids);
+        let Some(&first) = ids.first() else {
+            return Ok(0);
+        };
+        let room = target
+            .get_mut(offset as usize..)
+            .ok_or_else(|| DvdError::range("offset past the end of the target"))?;
+        let len = match r.read_record(first, room)? {
+            Ok(len) => u32::try_from(len).unwrap_or(u32::MAX),
+            Err(_) => u32::MAX,
+        };
+        Ok((n << 32) | i64::from(len))
+    }
+
     /// Decompressed bytes of record `id` (a MessagePack value).
     #[napi]
     pub fn record<'env>(
