@@ -37,7 +37,8 @@ export interface RecordingStore {
   readonly count: number
   /**
    * Ids of the recordings whose key equals `key`, in recording order. `request` is the request
-   * the key was computed from, which a store may use to confirm candidates cheaply.
+   * the key was computed from, which a store may use to confirm candidates cheaply (read its
+   * fields; it may be the interceptor's own object, whose `headers` a spread does not copy).
    */
   lookup(key: string, request?: DVDRequest): readonly number[]
   /** The recording with this id. */

@@ -209,7 +209,7 @@ export const URL_MATCHERS: ReadonlySet<MatcherName> = new Set(MATCHERS.slice(0, 
  * never percent-encoded (no `%`, `+`, `'`, `\`, `#` or non-ASCII).
  */
 const SIMPLE_URL =
-  /^(https?):\/\/((?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*|(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))(?::([1-9]\d{0,4}))?(\/[\w\-.~!$&()*,;=:@/]*)?(?:\?([\w\-.~!$&()*,;=:@/?]*))?$/
+  /^(https?):\/\/((?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*|(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))(?::([1-9]\d{0,4}))?(\/[\w\-.~!$&()*,;=:@/]*)?(\?[\w\-.~!$&()*,;=:@/?]*)?$/
 /** A `.` or `..` path segment, which `new URL` would resolve. */
 const DOT_SEGMENT = /\/\.\.?(?:\/|$)/
 

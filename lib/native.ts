@@ -51,7 +51,7 @@ export interface BinaryReader {
    * `lookupInto` and `recordInto` in one call: ids written into `out`, the first one's record
    * decompressed into `target` from `offset` on. Returns the count and length packed as
    * `formats/packed_lookup.ts` reads them, or minus the count when `out` is too small or the bucket
-   * holds 2^20 ids or more (then use `lookupInto`).
+   * holds 2^20 ids or more (then use `lookupInto`; `out` may have been written).
    */
   lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number): number
   /** The MessagePack bytes of record `id`. */

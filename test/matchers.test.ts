@@ -160,7 +160,19 @@ test('keys computed without parsing the URL are the same text as requestKey give
     hosts: ['api.example.com', 'localhost', '127.0.0.1'],
     ports: ['', ':443', ':8080'],
     segments: ['v1', 'items', '3.json', '.hidden', '~x', 'A', ''],
-    queries: ['', '?', '?id=1&page=2', '?b=2&a=1', '?a=1&a=2', '?a', '?a=&b', '?a=b=c'],
+    queries: [
+      '',
+      '?',
+      '?id=1&page=2',
+      '?b=2&a=1',
+      '?a=1&a=2',
+      '?a',
+      '?a=&b',
+      '?a=b=c',
+      '??x=1',
+      '??',
+      '?a=1?b',
+    ],
   }
   const anyPieces = { schemes, hosts, ports, segments, queries }
   // Count URL parses: the simple URLs must not need one.

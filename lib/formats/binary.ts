@@ -226,8 +226,9 @@ const SLAB_BYTES = 64 * 1024
 
 /**
  * A slab for {@link SLAB_BYTES}. Marked untransferable, as Node's own Buffer pool is: a consumer
- * that transfers a replayed body's ArrayBuffer elsewhere gets a copy, and the bodies sharing the
- * slab keep their bytes.
+ * cannot transfer (detach) a replayed body's ArrayBuffer, which would take the bytes of the other
+ * bodies sharing the slab with it (`postMessage` throws on Node 21+, ignores it on Node 20). As
+ * with the pool, a body kept alive keeps its whole slab alive.
  */
 function newSlab(bytes: number): Buffer {
   const slab = Buffer.allocUnsafeSlow(bytes)
@@ -321,6 +322,9 @@ export class BinaryStore implements RecordingStore {
         this.#slab = newSlab(Math.max(SLAB_BYTES, -length))
         this.#slabUsed = 0
         length = this.reader.recordInto(id, this.#slab, 0)
+        // Only a file changed under the reader asks for more room twice; never let a negative
+        // length move the slab's free end back over bodies already handed out.
+        if (length < 0) throw new Error(`DVD_ERR_CORRUPT: record ${id} changed size between two reads`)
       }
     } catch (error) {
       throw asFormatError(this.file, error)
