@@ -156,12 +156,9 @@ struct BlockRef<'a> {
     data: &'a [u8],
 }
 
-/// Reads the block at `pos` of `region`, checking bounds, size and its XXH32.
-/// Returns the block and the position after it.
-fn read_block(region: &[u8], pos: usize) -> DvdResult<(BlockRef<'_>, usize)> {
-    let size = read_u32(region, pos)
-        .ok_or_else(|| DvdError::corrupt("record block outside the data frame"))?;
-    let stored = size & STORED_FLAG != 0;
+/// Splits a block's size field into (stored raw, data length), refusing an
+/// end mark and a block larger than the maximum block size.
+fn block_size(size: u32) -> DvdResult<(bool, usize)> {
     let c = (size & !STORED_FLAG) as usize;
     if c == 0 {
         return Err(DvdError::corrupt("unexpected LZ4 end mark inside a record"));
@@ -171,6 +168,15 @@ fn read_block(region: &[u8], pos: usize) -> DvdResult<(BlockRef<'_>, usize)> {
             "LZ4 block larger than the maximum block size",
         ));
     }
+    Ok((size & STORED_FLAG != 0, c))
+}
+
+/// Reads the block at `pos` of `region`, checking bounds, size and its XXH32.
+/// Returns the block and the position after it.
+fn read_block(region: &[u8], pos: usize) -> DvdResult<(BlockRef<'_>, usize)> {
+    let size = read_u32(region, pos)
+        .ok_or_else(|| DvdError::corrupt("record block outside the data frame"))?;
+    let (stored, c) = block_size(size)?;
     let start = pos
         .checked_add(4)
         .ok_or_else(|| DvdError::corrupt("block offset overflow"))?;
@@ -254,17 +260,7 @@ pub fn record_extent(
     let mut p = pos;
     let mut left = raw_len;
     for _ in 0..n_blocks {
-        let size = size_at(p).ok_or_else(outside)?;
-        let stored = size & STORED_FLAG != 0;
-        let c = (size & !STORED_FLAG) as usize;
-        if c == 0 {
-            return Err(DvdError::corrupt("unexpected LZ4 end mark inside a record"));
-        }
-        if c > MAX_BLOCK {
-            return Err(DvdError::corrupt(
-                "LZ4 block larger than the maximum block size",
-            ));
-        }
+        let (stored, c) = block_size(size_at(p).ok_or_else(outside)?)?;
         // Size field, data and XXH32 must all lie in the region.
         let next = p
             .checked_add(c + BLOCK_OVERHEAD)

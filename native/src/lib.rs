@@ -49,6 +49,13 @@ fn js_buffer<'env>(
     Ok(buf)
 }
 
+/// The part of `target` from byte `offset` on.
+fn room(target: &mut [u8], offset: u32) -> Result<&mut [u8], DvdError> {
+    target
+        .get_mut(offset as usize..)
+        .ok_or_else(|| DvdError::range("offset past the end of the target"))
+}
+
 fn closed(what: &str) -> napi::Error<ErrorCode> {
     DvdError::closed(format!("{what} is closed")).into()
 }
@@ -249,10 +256,7 @@ impl NativeDvdReader {
         let Some(&first) = ids.first() else {
             return Ok(0);
         };
-        let room = target
-            .get_mut(offset as usize..)
-            .ok_or_else(|| DvdError::range("offset past the end of the target"))?;
-        let len = match r.read_record(first, room)? {
+        let len = match r.read_record(first, room(&mut target, offset)?)? {
             Ok(len) => u32::try_from(len).unwrap_or(u32::MAX),
             Err(_) => u32::MAX,
         };
@@ -283,9 +287,7 @@ impl NativeDvdReader {
         offset: Option<u32>,
     ) -> napi::Result<i64, ErrorCode> {
         let len = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        let room = target
-            .get_mut(offset.unwrap_or(0) as usize..)
-            .ok_or_else(|| DvdError::range("offset past the end of the target"))?;
+        let room = room(&mut target, offset.unwrap_or(0))?;
         Ok(match self.get()?.read_record(id, room)? {
             Ok(n) => len(n),
             Err(n) => -len(n),

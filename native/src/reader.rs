@@ -576,8 +576,7 @@ impl Reader {
         PREAD_BYTES.with(|c| c.set(c.get() + extent as u64));
         let mut scratch = self.scratch.borrow_mut();
         scratch.resize(extent, 0);
-        let at = (self.layout.blocks.start + pos) as u64;
-        read_exact_at(file, &mut scratch, at).map_err(|e| {
+        read_exact_at(file, &mut scratch, (base + pos) as u64).map_err(|e| {
             named(DvdError::truncated(format!(
                 "cannot read its blocks (was the file changed in place?): {e}"
             )))
