@@ -16,7 +16,7 @@ import {
   keyOf,
   type MatcherName,
   ParsedRequest,
-  URL_MATCHERS,
+  readsUrlOnly,
 } from './matchers.js'
 import {
   type DVDRequest,
@@ -222,7 +222,7 @@ export class DVD {
       settings.extraMatchers.length === 0 &&
       this.#redaction.filterQueryParameters.size === 0 &&
       this.#redaction.filterPostDataParameters.size === 0 &&
-      settings.matchOn.every((name) => URL_MATCHERS.has(name))
+      readsUrlOnly(settings.matchOn)
   }
 
   /** Whether the recordings came from an existing file. */

@@ -200,7 +200,12 @@ export function requestKey(parsed: ParsedRequest, matchOn: readonly MatcherName[
 }
 
 /** Matchers whose values come from the method and URL alone. */
-export const URL_MATCHERS: ReadonlySet<MatcherName> = new Set(MATCHERS.slice(0, MATCHERS.indexOf('headers')))
+const URL_MATCHERS: ReadonlySet<MatcherName> = new Set(MATCHERS.slice(0, MATCHERS.indexOf('headers')))
+
+/** True when a key for `matchOn` reads only the method and URL (neither headers nor body). */
+export function readsUrlOnly(matchOn: readonly MatcherName[]): boolean {
+  return matchOn.every((name) => URL_MATCHERS.has(name))
+}
 
 /**
  * A URL that `new URL` leaves exactly as it is, with nothing JSON would escape: lower-case http(s),
@@ -266,7 +271,7 @@ function simpleRequestKey(request: DVDRequest, matchOn: readonly MatcherName[]):
 
 /** The index key of a request (as {@link requestKey}), by the cheapest way that gives the same text. */
 export function keyOf(request: DVDRequest, matchOn: readonly MatcherName[]): string {
-  if (matchOn.every((name) => URL_MATCHERS.has(name))) {
+  if (readsUrlOnly(matchOn)) {
     const key = simpleRequestKey(request, matchOn)
     if (key !== undefined) return key
   }

@@ -65,8 +65,6 @@ class Shape {
     /** What is decoded (`record`, `match fields`), named in messages with `id`. */
     readonly what: string,
     readonly id: number,
-    /** Binary values are views into a buffer that will be reused: copy them. */
-    readonly copy = false,
   ) {}
   fail(path: string, problem: string): never {
     throw new DVDFormatError(this.file, `${this.what} #${this.id}${path}`, problem)
@@ -84,11 +82,7 @@ class Shape {
   bytes(v: unknown, path: string): Buffer | null {
     if (v === null || v === undefined) return null
     if (!(v instanceof Uint8Array)) this.fail(path, 'expected binary')
-    if (!this.copy) return Buffer.from(v.buffer, v.byteOffset, v.byteLength)
-    // allocUnsafe draws small copies from Node's shared pool: far cheaper than a new ArrayBuffer each.
-    const copied = Buffer.allocUnsafe(v.byteLength)
-    copied.set(v)
-    return copied
+    return Buffer.from(v.buffer, v.byteOffset, v.byteLength)
   }
   headers(v: unknown, path: string): HeaderPair[] {
     if (!Array.isArray(v)) this.fail(path, 'expected a list of [name, value] pairs')
@@ -147,11 +141,11 @@ class Shape {
 }
 
 /**
- * Decodes and checks one record's MessagePack bytes. With `scratch`, `bytes` is a buffer that will
- * be reused, and every binary value is copied out of it.
+ * Decodes and checks one record's MessagePack bytes. Binary values (bodies) are views into `bytes`,
+ * which must therefore never be written again.
  */
-export function decodeRecording(bytes: Buffer, file: string, id: number, scratch = false): Recording {
-  const shape = new Shape(file, 'record', id, scratch)
+export function decodeRecording(bytes: Buffer, file: string, id: number): Recording {
+  const shape = new Shape(file, 'record', id)
   let value: unknown
   try {
     value = unpackr.unpack(bytes)
