@@ -130,7 +130,8 @@ test('keys computed without parsing the URL are the same text as requestKey give
     '',
     'A',
   ]
-  const queries = [
+  // Queries of characters that are never percent-encoded, some starting with a second `?`.
+  const simpleQueries = [
     '',
     '?',
     '?id=1&page=2',
@@ -138,14 +139,12 @@ test('keys computed without parsing the URL are the same text as requestKey give
     '?a=1&a=2',
     '?a',
     '?a=&b',
-    "?q='x'",
-    '?q=a b',
-    '?x=%41',
-    '?x=+',
-    '?é=1',
-    '?a=1#frag',
     '?a=b=c',
+    '??x=1',
+    '??',
+    '?a=1?b',
   ]
+  const queries = [...simpleQueries, "?q='x'", '?q=a b', '?x=%41', '?x=+', '?é=1', '?a=1#frag']
   const matchOns: MatcherName[][] = [
     [...DEFAULT_MATCH_ON],
     ['method', 'path'],
@@ -160,19 +159,7 @@ test('keys computed without parsing the URL are the same text as requestKey give
     hosts: ['api.example.com', 'localhost', '127.0.0.1'],
     ports: ['', ':443', ':8080'],
     segments: ['v1', 'items', '3.json', '.hidden', '~x', 'A', ''],
-    queries: [
-      '',
-      '?',
-      '?id=1&page=2',
-      '?b=2&a=1',
-      '?a=1&a=2',
-      '?a',
-      '?a=&b',
-      '?a=b=c',
-      '??x=1',
-      '??',
-      '?a=1?b',
-    ],
+    queries: simpleQueries,
   }
   const anyPieces = { schemes, hosts, ports, segments, queries }
   // Count URL parses: the simple URLs must not need one.
