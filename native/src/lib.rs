@@ -12,6 +12,7 @@
     )
 )]
 
+pub mod background_file;
 pub mod error;
 pub mod fields;
 pub mod format;

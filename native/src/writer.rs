@@ -4,6 +4,7 @@
 //! the footer, patches the header, fsyncs and renames over the target, so a
 //! process that still maps the old file keeps reading the old inode.
 
+use crate::background_file::BackgroundFile;
 use crate::error::{DvdError, DvdResult};
 use crate::fields::FieldsBuilder;
 use crate::format::{
@@ -14,7 +15,7 @@ use crate::format::{
 use crate::frame::{encode_frame_header, BlockEncoder, MAX_BLOCK};
 use crate::index_table::{key_hash, BuiltTable};
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use xxhash_rust::xxh32::Xxh32;
@@ -75,7 +76,7 @@ struct RecordEntry {
 pub struct Writer {
     target: PathBuf,
     temp: PathBuf,
-    out: Option<BufWriter<File>>,
+    out: Option<BackgroundFile>,
     pos: u64,
     match_on: String,
     records: Vec<RecordEntry>,
@@ -111,10 +112,17 @@ impl Writer {
             .create_new(true)
             .open(&temp)
             .map_err(|e| DvdError::io("cannot create", &temp, &e))?;
+        let out = match BackgroundFile::new(file) {
+            Ok(out) => out,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(DvdError::io("cannot start writing", &temp, &e));
+            }
+        };
         let mut w = Writer {
             target,
             temp,
-            out: Some(BufWriter::with_capacity(1 << 20, file)),
+            out: Some(out),
             pos: 0,
             match_on: match_on.to_owned(),
             records: Vec::new(),
@@ -341,9 +349,7 @@ impl Writer {
             .ok_or_else(|| DvdError::closed("writer already finished or aborted"))?;
         let temp = self.temp.clone();
         let io = |what: &str, e: std::io::Error| DvdError::io(what, &temp, &e);
-        let mut file = out
-            .into_inner()
-            .map_err(|e| io("cannot write", e.into_error()))?;
+        let mut file = out.into_inner().map_err(|e| io("cannot write", e))?;
         desc.kind = KIND_HEADER;
         file.seek(SeekFrom::Start(0))
             .map_err(|e| io("cannot seek", e))?;

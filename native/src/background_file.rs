@@ -1,0 +1,172 @@
+//! Buffered output whose `write(2)` calls run on a thread of their own.
+//!
+//! Copying into the page cache is the largest single cost of writing a big
+//! DVD (more than compressing it), and it blocks when the kernel throttles
+//! dirty pages. Handing full buffers to a thread lets the caller go on
+//! parsing and encoding records meanwhile. Memory stays bounded: at most
+//! `QUEUE + 2` buffers of about `BUFFER` bytes exist at once.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
+use std::thread::JoinHandle;
+
+/// Bytes gathered before a buffer is handed to the thread.
+const BUFFER: usize = 1 << 20;
+/// Full buffers that may wait for the thread before `write_all` blocks.
+const QUEUE: usize = 2;
+
+/// Sequential writer of a file, in order, through a background thread.
+pub struct BackgroundFile {
+    buf: Vec<u8>,
+    full: Option<SyncSender<Vec<u8>>>,
+    /// Buffers the thread has written, for reuse.
+    empty: Receiver<Vec<u8>>,
+    thread: Option<JoinHandle<io::Result<File>>>,
+}
+
+impl BackgroundFile {
+    /// Starts the thread that writes to `file` from its current position.
+    pub fn new(mut file: File) -> io::Result<Self> {
+        let (full, queued) = sync_channel::<Vec<u8>>(QUEUE);
+        let (recycle, empty) = sync_channel::<Vec<u8>>(QUEUE + 2);
+        let thread = std::thread::Builder::new()
+            .name("dvd-rw writer".into())
+            .spawn(move || {
+                for mut buf in queued {
+                    file.write_all(&buf)?;
+                    buf.clear();
+                    // The owner may be gone or have enough spares: then the buffer is freed.
+                    let _ = recycle.try_send(buf);
+                }
+                Ok(file)
+            })?;
+        Ok(BackgroundFile {
+            buf: Vec::with_capacity(BUFFER),
+            full: Some(full),
+            empty,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `bytes` after everything written before. An error of an
+    /// earlier write may surface here; the file is then unusable.
+    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= BUFFER {
+            self.hand_over()?;
+        }
+        Ok(())
+    }
+
+    fn hand_over(&mut self) -> io::Result<()> {
+        let spare = match self.empty.try_recv() {
+            Ok(buf) => buf,
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Vec::with_capacity(BUFFER),
+        };
+        let buf = std::mem::replace(&mut self.buf, spare);
+        let sent = match &self.full {
+            Some(full) => full.send(buf).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            // The thread stopped at a failed write: its error is the one to report.
+            Err(self.join().err().unwrap_or_else(stopped))
+        }
+    }
+
+    fn join(&mut self) -> io::Result<File> {
+        self.full = None;
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the writer thread panicked"))),
+            None => Err(stopped()),
+        }
+    }
+
+    /// Writes what is buffered, waits for the thread and returns the file.
+    pub fn into_inner(mut self) -> io::Result<File> {
+        if !self.buf.is_empty() {
+            self.hand_over()?;
+        }
+        self.join()
+    }
+}
+
+fn stopped() -> io::Error {
+    io::Error::other("the writer thread has stopped")
+}
+
+impl Drop for BackgroundFile {
+    /// Waits for the thread so that no write outlives the writer (an aborted
+    /// writer removes its file right after).
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn temp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("dvd-bgfile-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn writes_every_byte_in_order_across_many_buffers() {
+        let path = temp("order");
+        let mut out = BackgroundFile::new(File::create(&path).unwrap()).unwrap();
+        let mut expected = Vec::new();
+        // Pieces of awkward sizes, some larger than a buffer, about 9 buffers in all.
+        for i in 0..600u32 {
+            let len = (i as usize * 7919) % 40_000 + if i % 100 == 0 { 3 * BUFFER / 2 } else { 0 };
+            let piece: Vec<u8> = (0..len).map(|k| (k as u32 ^ i) as u8).collect();
+            out.write_all(&piece).unwrap();
+            expected.extend_from_slice(&piece);
+        }
+        drop(out.into_inner().unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_by_a_later_call() {
+        // A file opened read-only: the thread's first write fails.
+        let path = temp("readonly");
+        std::fs::write(&path, b"x").unwrap();
+        let mut out = BackgroundFile::new(File::open(&path).unwrap()).unwrap();
+        let chunk = vec![0u8; BUFFER];
+        let mut failed = false;
+        for _ in 0..(QUEUE + 8) {
+            if out.write_all(&chunk).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        let failed = failed || out.into_inner().is_err();
+        assert!(failed, "a write to a read-only file must fail");
+        assert_eq!(std::fs::read(&path).unwrap(), b"x");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn dropping_waits_for_queued_writes() {
+        let path = temp("drop");
+        let mut out = BackgroundFile::new(File::create(&path).unwrap()).unwrap();
+        out.write_all(&vec![7u8; 2 * BUFFER + 5]).unwrap();
+        drop(out);
+        // One call larger than a buffer is handed over whole, and written before the drop returns.
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            (2 * BUFFER + 5) as u64
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+}
