@@ -4,7 +4,8 @@
 //! DVD (more than compressing it), and it blocks when the kernel throttles
 //! dirty pages. Handing full buffers to a thread lets the caller go on
 //! parsing and encoding records meanwhile. Memory stays bounded: at most
-//! `QUEUE + 2` buffers of about `BUFFER` bytes exist at once.
+//! `QUEUE + 3` buffers of `BUFFER` bytes exist at once (queued ones, the one
+//! being written, the one being filled and a spare made while a send waits).
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -51,10 +52,17 @@ impl BackgroundFile {
 
     /// Queues `bytes` after everything written before. An error of an
     /// earlier write may surface here; the file is then unusable.
-    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= BUFFER {
-            self.hand_over()?;
+    pub fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        // Filled up to BUFFER and no further, so that no buffer ever grows
+        // beyond it (they are recycled with their capacity).
+        while !bytes.is_empty() {
+            let take = (BUFFER - self.buf.len()).min(bytes.len());
+            let (head, rest) = bytes.split_at(take);
+            self.buf.extend_from_slice(head);
+            bytes = rest;
+            if self.buf.len() == BUFFER {
+                self.hand_over()?;
+            }
         }
         Ok(())
     }
@@ -137,6 +145,22 @@ mod tests {
     }
 
     #[test]
+    fn no_buffer_grows_beyond_its_size_whatever_the_writes() {
+        let path = temp("bounded");
+        let mut out = BackgroundFile::new(File::create(&path).unwrap()).unwrap();
+        out.write_all(&vec![1u8; BUFFER - 3]).unwrap();
+        out.write_all(&vec![2u8; 5 * BUFFER + 11]).unwrap();
+        assert!(out.buf.capacity() <= BUFFER);
+        assert_eq!(out.buf.len(), (6 * BUFFER + 8) % BUFFER);
+        drop(out.into_inner().unwrap());
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            (6 * BUFFER + 8) as u64
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn a_failed_write_is_reported_by_a_later_call() {
         // A file opened read-only: the thread's first write fails.
         let path = temp("readonly");
@@ -162,11 +186,8 @@ mod tests {
         let mut out = BackgroundFile::new(File::create(&path).unwrap()).unwrap();
         out.write_all(&vec![7u8; 2 * BUFFER + 5]).unwrap();
         drop(out);
-        // One call larger than a buffer is handed over whole, and written before the drop returns.
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().len(),
-            (2 * BUFFER + 5) as u64
-        );
+        // Two full buffers were handed over, and the drop waits until they are written.
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), (2 * BUFFER) as u64);
         std::fs::remove_file(&path).unwrap();
     }
 }
