@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 /// Bytes gathered before a buffer is handed to the thread.
@@ -56,11 +56,7 @@ impl BackgroundFile {
         // Filled up to BUFFER and no further, so that no buffer ever grows
         // beyond it (they are recycled with their capacity).
         while !bytes.is_empty() {
-            let take = (BUFFER - self.buf.len()).min(bytes.len());
-            let (head, rest) = bytes.split_at(take);
-            self.buf.extend_from_slice(head);
-            bytes = rest;
-            if self.buf.len() == BUFFER {
+            if fill_to(&mut self.buf, BUFFER, &mut bytes) {
                 self.hand_over()?;
             }
         }
@@ -68,15 +64,15 @@ impl BackgroundFile {
     }
 
     fn hand_over(&mut self) -> io::Result<()> {
-        let spare = match self.empty.try_recv() {
-            Ok(buf) => buf,
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Vec::with_capacity(BUFFER),
-        };
+        let spare = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BUFFER));
         let buf = std::mem::replace(&mut self.buf, spare);
-        let sent = match &self.full {
-            Some(full) => full.send(buf).is_ok(),
-            None => false,
-        };
+        let sent = self
+            .full
+            .as_ref()
+            .is_some_and(|full| full.send(buf).is_ok());
         if sent {
             Ok(())
         } else {
@@ -102,6 +98,17 @@ impl BackgroundFile {
         }
         self.join()
     }
+}
+
+/// Moves the head of `bytes` into `pending`, as much as fits below `size`,
+/// and says whether `pending` is now full. Cuts a stream into pieces of
+/// exactly `size` bytes (the last one shorter) whatever the writes were.
+pub(crate) fn fill_to(pending: &mut Vec<u8>, size: usize, bytes: &mut &[u8]) -> bool {
+    let take = size.saturating_sub(pending.len()).min(bytes.len());
+    let (head, rest) = bytes.split_at(take);
+    pending.extend_from_slice(head);
+    *bytes = rest;
+    pending.len() >= size
 }
 
 fn stopped() -> io::Error {

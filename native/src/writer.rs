@@ -4,7 +4,7 @@
 //! the footer, patches the header, fsyncs and renames over the target, so a
 //! process that still maps the old file keeps reading the old inode.
 
-use crate::background_file::BackgroundFile;
+use crate::background_file::{fill_to, BackgroundFile};
 use crate::error::{DvdError, DvdResult};
 use crate::fields::FieldsBuilder;
 use crate::format::{
@@ -32,11 +32,7 @@ struct ChunkSums {
 impl ChunkSums {
     fn update(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            let take = (CHECK_CHUNK - self.pending.len()).min(bytes.len());
-            let (head, rest) = bytes.split_at(take);
-            self.pending.extend_from_slice(head);
-            bytes = rest;
-            if self.pending.len() == CHECK_CHUNK {
+            if fill_to(&mut self.pending, CHECK_CHUNK, &mut bytes) {
                 self.flush();
             }
         }
