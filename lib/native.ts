@@ -51,9 +51,11 @@ export interface BinaryReader {
    * `lookupInto` and `recordInto` in one call: ids written into `out`, the first one's record
    * decompressed into `target` from `offset` on. Returns the count and length packed as
    * `formats/packed_lookup.ts` reads them, or minus the count when `out` is too small or the bucket
-   * holds 2^20 ids or more (then use `lookupInto`; `out` may have been written).
+   * holds 2^20 ids or more (then use `lookupInto`; `out` may have been written). The native reader
+   * also writes the first record's layout into `layout` when it has one (`formats/record_layout.ts`);
+   * the TypeScript reader never does, and its records are decoded the general way.
    */
-  lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number): number
+  lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number, layout?: Uint32Array): number
   /** The MessagePack bytes of record `id`. */
   record(id: number): Buffer
   /**

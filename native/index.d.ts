@@ -48,9 +48,12 @@ export declare class NativeDvdReader {
    * `0xFFFF_FFFF` when it did not fit there: nothing was written to
    * `target`). When `out` is too small, or the bucket holds 2^20 ids or
    * more, nothing is written and minus the count is returned (use
-   * `lookupInto` then).
+   * `lookupInto` then). With `layout`, the first record's layout is
+   * written there too when it has the common shape (see
+   * `native/src/record_layout.rs`), and `layout[1]` is left untouched
+   * otherwise.
    */
-  lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number): number
+  lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number, layout?: Uint32Array | undefined | null): number
   /** Decompressed bytes of record `id` (a MessagePack value). */
   record(id: number): Buffer
   /**

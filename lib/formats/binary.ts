@@ -18,6 +18,7 @@ import {
   openBinaryReader,
 } from '../native.js'
 import { lookupCount, lookupLength, NO_ROOM } from './packed_lookup.js'
+import { clearLayout, hasLayout, newLayout, recordingFromLayout } from './record_layout.js'
 
 // Plain MessagePack maps and arrays (no msgpackr record extension), so any MessagePack reader
 // decodes `lz4 -dc file.dvd.lz4`.
@@ -246,6 +247,8 @@ export class BinaryStore implements RecordingStore {
   /** Bytes of the slab already handed out (never written again). */
   #slabUsed = 0
   #ids = new Uint32Array(64)
+  /** Where the native reader lays out the record a lookup decompressed (see record_layout.ts). */
+  readonly #layout = newLayout()
 
   constructor(
     reader: BinaryReader,
@@ -278,14 +281,21 @@ export class BinaryStore implements RecordingStore {
     let count: number
     try {
       // One call finds the candidates and decompresses the first, which is nearly always the one.
-      const packed = this.reader.lookupFirstInto(key, this.#ids, this.#slab, this.#slabUsed)
+      let packed = this.#lookupFirst(key)
+      if (packed > 0 && lookupLength(packed) === NO_ROOM && this.#slabUsed > 0) {
+        // The slab is full: start a new one and ask again, rather than decode the record apart.
+        this.#newSlab(SLAB_BYTES)
+        packed = this.#lookupFirst(key)
+      }
       if (packed < 0) {
         this.#ids = new Uint32Array(-packed)
         count = this.reader.lookupInto(key, this.#ids)
       } else {
         count = lookupCount(packed)
         const length = lookupLength(packed)
-        if (count > 0 && length !== NO_ROOM) this.#decodeFromSlab(this.#ids[0]!, length)
+        if (count > 0 && length !== NO_ROOM) {
+          this.#decodeFromSlab(this.#ids[0]!, length, hasLayout(this.#layout))
+        }
       }
     } catch (error) {
       throw asFormatError(this.file, error)
@@ -312,9 +322,7 @@ export class BinaryStore implements RecordingStore {
     try {
       length = this.reader.recordInto(id, this.#slab, this.#slabUsed)
       if (length < 0) {
-        // The slab is full: start a new one (the old one lives on in the bodies decoded from it).
-        this.#slab = newSlab(Math.max(SLAB_BYTES, -length))
-        this.#slabUsed = 0
+        this.#newSlab(Math.max(SLAB_BYTES, -length))
         length = this.reader.recordInto(id, this.#slab, 0)
         // Only a file changed under the reader asks for more room twice; never let a negative
         // length move the slab's free end back over bodies already handed out.
@@ -326,11 +334,28 @@ export class BinaryStore implements RecordingStore {
     return this.#decodeFromSlab(id, length)
   }
 
-  /** Decodes record `id`, just written at the free end of the slab, and keeps it in the cache. */
-  #decodeFromSlab(id: number, length: number): Recording {
+  /** `lookupFirstInto` at the free end of the slab, with the record's layout. */
+  #lookupFirst(key: string): number {
+    const layout = clearLayout(this.#layout)
+    return this.reader.lookupFirstInto(key, this.#ids, this.#slab, this.#slabUsed, layout)
+  }
+
+  /** Starts a new slab; the old one lives on in the bodies decoded from it. */
+  #newSlab(bytes: number): void {
+    this.#slab = newSlab(bytes)
+    this.#slabUsed = 0
+  }
+
+  /**
+   * Decodes record `id`, just written at the free end of the slab (from its layout when the reader
+   * made one), and keeps it in the cache.
+   */
+  #decodeFromSlab(id: number, length: number, laidOut = false): Recording {
     const start = this.#slabUsed
     this.#slabUsed += length
-    const recording = decodeRecording(this.#slab.subarray(start, start + length), this.file, id)
+    const recording = laidOut
+      ? recordingFromLayout(this.#slab, start, this.#layout)
+      : decodeRecording(this.#slab.subarray(start, start + length), this.file, id)
     if (this.#decoded.size >= DECODED_CACHE) this.#decoded.clear()
     this.#decoded.set(id, recording)
     return recording

@@ -19,6 +19,7 @@ pub mod format;
 pub mod frame;
 pub mod index_table;
 pub mod reader;
+pub mod record_layout;
 pub mod writer;
 
 use error::{DvdError, ErrorCode};
@@ -233,7 +234,10 @@ impl NativeDvdReader {
     /// `0xFFFF_FFFF` when it did not fit there: nothing was written to
     /// `target`). When `out` is too small, or the bucket holds 2^20 ids or
     /// more, nothing is written and minus the count is returned (use
-    /// `lookupInto` then).
+    /// `lookupInto` then). With `layout`, the first record's layout is
+    /// written there too when it has the common shape (see
+    /// `native/src/record_layout.rs`), and `layout[1]` is left untouched
+    /// otherwise.
     #[napi]
     pub fn lookup_first_into(
         &self,
@@ -241,6 +245,7 @@ impl NativeDvdReader {
         mut out: Uint32ArraySlice,
         mut target: BufferSlice,
         offset: u32,
+        layout: Option<Uint32ArraySlice>,
     ) -> napi::Result<i64, ErrorCode> {
         let r = self.get()?;
         let ids = r.lookup(key.as_bytes())?;
@@ -257,8 +262,15 @@ impl NativeDvdReader {
         let Some(&first) = ids.first() else {
             return Ok(0);
         };
-        let len = match r.read_record(first, room(&mut target, offset)?)? {
-            Ok(len) => u32::try_from(len).unwrap_or(u32::MAX),
+        let room = room(&mut target, offset)?;
+        let len = match r.read_record(first, room)? {
+            Ok(len) => {
+                if let (Some(mut layout), Some(record)) = (layout, room.get(..len)) {
+                    // SAFETY: as for `out` above.
+                    record_layout::record_layout(record, unsafe { layout.as_mut() });
+                }
+                u32::try_from(len).unwrap_or(u32::MAX)
+            }
             Err(_) => u32::MAX,
         };
         Ok((n << 32) | i64::from(len))

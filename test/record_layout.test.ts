@@ -1,0 +1,147 @@
+/**
+ * Replay builds most binary records from the layout the native reader finds in their bytes; every
+ * record must come out exactly as the general MessagePack decoder gives it, and records of another
+ * shape must still be decoded the general way.
+ */
+import { join } from 'node:path'
+import test from 'ava'
+import { decodeRecording, openBinaryStore, writeBinary } from '../lib/formats/binary.js'
+import { clearLayout, hasLayout, newLayout } from '../lib/formats/record_layout.js'
+import { DEFAULT_MATCH_ON, keyOf } from '../lib/matchers.js'
+import type { Recording } from '../lib/model.js'
+import { native } from './helpers/native.js'
+import { tempDir } from './helpers/tmp.js'
+
+const response = (extra: Partial<Recording['outcome']> = {}): Recording['outcome'] => ({
+  status: 200,
+  headers: [['content-type', 'text/plain']],
+  body: Buffer.from('hello'),
+  ...extra,
+})
+
+const manyHeaders = Array.from({ length: 70 }, (_, i) => [`x-h${i}`, String(i)] as [string, string])
+
+/** Records of every shape the layout covers, and some it leaves to the general decoder. */
+const CASES: { name: string; laidOut: boolean; recording: Recording }[] = [
+  {
+    name: 'a plain GET',
+    laidOut: true,
+    recording: { request: { method: 'GET', url: 'https://a.test/1', headers: [] }, outcome: response() },
+  },
+  {
+    name: 'a POST with a body and request headers',
+    laidOut: true,
+    recording: {
+      request: {
+        method: 'POST',
+        url: 'https://a.test/2?x=1',
+        headers: [
+          ['content-type', 'application/json'],
+          ['x-trace', 't'],
+        ],
+        body: Buffer.from('{"i":2}'),
+      },
+      outcome: response({ status: 201 }),
+    },
+  },
+  {
+    name: 'a response without a body, with a reason phrase',
+    laidOut: true,
+    recording: {
+      request: { method: 'HEAD', url: 'https://a.test/3', headers: [] },
+      outcome: response({ status: 299, statusText: 'Fine Thanks', body: null }),
+    },
+  },
+  {
+    name: 'an empty response body stored decoded',
+    laidOut: true,
+    recording: {
+      request: { method: 'GET', url: 'https://a.test/4', headers: [] },
+      outcome: response({
+        headers: [['content-encoding', 'gzip']],
+        body: Buffer.alloc(0),
+        bodyDecoded: true,
+      }),
+    },
+  },
+  {
+    name: 'non-ASCII text in a URL and a header',
+    laidOut: true,
+    recording: {
+      request: { method: 'GET', url: 'https://a.test/caf%C3%A9?q=é', headers: [['x-name', 'Zoë']] },
+      outcome: response({ headers: [['x-greeting', 'grüß dich ✓']] }),
+    },
+  },
+  {
+    name: 'more headers than a layout holds',
+    laidOut: false,
+    recording: {
+      request: { method: 'GET', url: 'https://a.test/6', headers: manyHeaders },
+      outcome: response(),
+    },
+  },
+  {
+    name: 'a recorded error',
+    laidOut: false,
+    recording: {
+      request: { method: 'GET', url: 'https://a.test/7', headers: [] },
+      outcome: { errorClass: 'TypeError', name: 'TypeError', message: 'fetch failed', code: 'ECONNREFUSED' },
+    },
+  },
+]
+
+const keyOfCase = (recording: Recording) => keyOf(recording.request, DEFAULT_MATCH_ON)
+
+function writeCases(): string {
+  const file = join(tempDir(), 'layout.dvd.lz4')
+  writeBinary(
+    file,
+    CASES.map(({ recording }) => ({ kind: 'recording', recording })),
+    DEFAULT_MATCH_ON,
+  )
+  return file
+}
+
+test('every record replayed from its layout equals the general decoding of its bytes', (t) => {
+  const store = openBinaryStore(writeCases(), DEFAULT_MATCH_ON)
+  CASES.forEach(({ name, recording }, id) => {
+    const [found] = store.lookup(keyOfCase(recording), recording.request)
+    t.is(found, id, name)
+    const general = decodeRecording(store.rawRecord(id), 'layout.dvd.lz4', id)
+    t.deepEqual(store.get(id), general, name)
+    t.is(general.request.url, recording.request.url, name)
+  })
+  store.close()
+})
+
+test('the native reader lays out the common records and leaves the others to the general decoder', (t) => {
+  const reader = native.NativeDvdReader.open(writeCases())
+  const layout = newLayout()
+  for (const { name, laidOut, recording } of CASES) {
+    const target = Buffer.alloc(1 << 16)
+    reader.lookupFirstInto(keyOfCase(recording), new Uint32Array(4), target, 0, clearLayout(layout))
+    t.is(hasLayout(layout), laidOut, name)
+  }
+  reader.close()
+})
+
+test('records that do not fit the rest of a slab are still replayed from their layout', (t) => {
+  // 2 KiB bodies: a 64 KiB slab fills after about 30 of them, and the next lookup starts a new one.
+  const recordings: Recording[] = Array.from({ length: 100 }, (_, i) => ({
+    request: { method: 'GET', url: `https://a.test/big/${i}`, headers: [] },
+    outcome: response({ body: Buffer.alloc(2048, i) }),
+  }))
+  const file = join(tempDir(), 'slabs.dvd.lz4')
+  writeBinary(
+    file,
+    recordings.map((recording) => ({ kind: 'recording', recording })),
+    DEFAULT_MATCH_ON,
+  )
+  const store = openBinaryStore(file, DEFAULT_MATCH_ON)
+  recordings.forEach((recording, id) => {
+    t.deepEqual(store.lookup(keyOfCase(recording), recording.request), [id])
+    const body = (store.get(id).outcome as { body: Uint8Array }).body
+    t.deepEqual(Buffer.from(body), Buffer.alloc(2048, id))
+  })
+  store.close()
+})
