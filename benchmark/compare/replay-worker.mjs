@@ -96,9 +96,11 @@ async function setup(path) {
       return { t0, fetchOne: (r) => fetch(r.url, init(r)), close: () => polly.stop() }
     }
     case 'mockagent': {
-      // Floor: undici's MockAgent answering one fixed 2 KiB body (the cost of fetch itself).
+      // Floor: undici's MockAgent answering one fixed 2 KiB body (the cost of fetch itself), with
+      // the headers every tool's recordings carry.
       const { MockAgent } = await import('undici')
       const fixed = Buffer.from(body(0, kind))
+      const headers = { 'content-type': contentType(kind), 'content-length': String(BODY_BYTES) }
       const t0 = performance.now()
       const dispatcher = new MockAgent()
       dispatcher.disableNetConnect()
@@ -106,7 +108,7 @@ async function setup(path) {
         dispatcher
           .get(`https://${host}`)
           .intercept({ path: () => true, method: () => true })
-          .reply(200, fixed, { headers: { 'content-type': contentType(kind) } })
+          .reply(200, fixed, { headers })
           .persist()
       }
       return { t0, fetchOne: (r) => fetch(r.url, { ...init(r), dispatcher }), fixed, close() {} }
