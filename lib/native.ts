@@ -60,9 +60,10 @@ export interface BinaryReader {
   record(id: number): Buffer
   /**
    * Decompresses record `id` into `target` from byte `offset` on (default 0); returns its length,
-   * or minus the needed length (writing nothing) when the room after `offset` is too small.
+   * or minus the needed length (writing nothing) when the room after `offset` is too small. The
+   * native reader also writes the record's layout into `layout`, as `lookupFirstInto` does.
    */
-  recordInto(id: number, target: Buffer, offset?: number): number
+  recordInto(id: number, target: Buffer, offset?: number, layout?: Uint32Array): number
   /** The MessagePack bytes of record `id`'s match fields. */
   matchFields(id: number): Buffer
   verify(): void

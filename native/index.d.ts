@@ -61,9 +61,10 @@ export declare class NativeDvdReader {
    * 0) and returns its length. When the room after `offset` is too small
    * nothing is written and the needed length is returned as a negative
    * number. Lets the hot replay path fill one large Buffer record after
-   * record instead of allocating one per record.
+   * record instead of allocating one per record. With `layout`, the
+   * record's layout is written there as by `lookupFirstInto`.
    */
-  recordInto(id: number, target: Buffer, offset?: number | undefined | null): number
+  recordInto(id: number, target: Buffer, offset?: number | undefined | null, layout?: Uint32Array | undefined | null): number
   /** Normalized match fields of record `id`, as given to `add`. */
   matchFields(id: number): Buffer
   /**

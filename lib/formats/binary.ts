@@ -281,21 +281,16 @@ export class BinaryStore implements RecordingStore {
     let count: number
     try {
       // One call finds the candidates and decompresses the first, which is nearly always the one.
-      let packed = this.#lookupFirst(key)
-      if (packed > 0 && lookupLength(packed) === NO_ROOM && this.#slabUsed > 0) {
-        // The slab is full: start a new one and ask again, rather than decode the record apart.
-        this.#newSlab(SLAB_BYTES)
-        packed = this.#lookupFirst(key)
-      }
+      const layout = clearLayout(this.#layout)
+      const packed = this.reader.lookupFirstInto(key, this.#ids, this.#slab, this.#slabUsed, layout)
       if (packed < 0) {
         this.#ids = new Uint32Array(-packed)
         count = this.reader.lookupInto(key, this.#ids)
       } else {
         count = lookupCount(packed)
         const length = lookupLength(packed)
-        if (count > 0 && length !== NO_ROOM) {
-          this.#decodeFromSlab(this.#ids[0]!, length, hasLayout(this.#layout))
-        }
+        // A record that did not fit in the slab is read by get() below, into a new slab.
+        if (count > 0 && length !== NO_ROOM) this.#decodeFromSlab(this.#ids[0]!, length)
       }
     } catch (error) {
       throw asFormatError(this.file, error)
@@ -320,10 +315,12 @@ export class BinaryStore implements RecordingStore {
     if (cached) return cached
     let length: number
     try {
-      length = this.reader.recordInto(id, this.#slab, this.#slabUsed)
+      length = this.reader.recordInto(id, this.#slab, this.#slabUsed, clearLayout(this.#layout))
       if (length < 0) {
-        this.#newSlab(Math.max(SLAB_BYTES, -length))
-        length = this.reader.recordInto(id, this.#slab, 0)
+        // The slab is full: start a new one (the old one lives on in the bodies decoded from it).
+        this.#slab = newSlab(Math.max(SLAB_BYTES, -length))
+        this.#slabUsed = 0
+        length = this.reader.recordInto(id, this.#slab, 0, clearLayout(this.#layout))
         // Only a file changed under the reader asks for more room twice; never let a negative
         // length move the slab's free end back over bodies already handed out.
         if (length < 0) throw new Error(`DVD_ERR_CORRUPT: record ${id} changed size between two reads`)
@@ -334,26 +331,14 @@ export class BinaryStore implements RecordingStore {
     return this.#decodeFromSlab(id, length)
   }
 
-  /** `lookupFirstInto` at the free end of the slab, with the record's layout. */
-  #lookupFirst(key: string): number {
-    const layout = clearLayout(this.#layout)
-    return this.reader.lookupFirstInto(key, this.#ids, this.#slab, this.#slabUsed, layout)
-  }
-
-  /** Starts a new slab; the old one lives on in the bodies decoded from it. */
-  #newSlab(bytes: number): void {
-    this.#slab = newSlab(bytes)
-    this.#slabUsed = 0
-  }
-
   /**
    * Decodes record `id`, just written at the free end of the slab (from its layout when the reader
-   * made one), and keeps it in the cache.
+   * made one in the same call), and keeps it in the cache.
    */
-  #decodeFromSlab(id: number, length: number, laidOut = false): Recording {
+  #decodeFromSlab(id: number, length: number): Recording {
     const start = this.#slabUsed
     this.#slabUsed += length
-    const recording = laidOut
+    const recording = hasLayout(this.#layout)
       ? recordingFromLayout(this.#slab, start, this.#layout)
       : decodeRecording(this.#slab.subarray(start, start + length), this.file, id)
     if (this.#decoded.size >= DECODED_CACHE) this.#decoded.clear()

@@ -58,6 +58,16 @@ fn room(target: &mut [u8], offset: u32) -> Result<&mut [u8], DvdError> {
         .ok_or_else(|| DvdError::range("offset past the end of the target"))
 }
 
+/// Writes the layout of the record just decompressed into `room[..len]` into
+/// `layout`, when asked for one and the record has the common shape.
+fn lay_out(layout: Option<Uint32ArraySlice>, room: &[u8], len: usize) {
+    if let (Some(mut layout), Some(record)) = (layout, room.get(..len)) {
+        // SAFETY: the call is synchronous on the JS thread, so nothing else
+        // touches the array while it is written.
+        record_layout::record_layout(record, unsafe { layout.as_mut() });
+    }
+}
+
 fn closed(what: &str) -> napi::Error<ErrorCode> {
     DvdError::closed(format!("{what} is closed")).into()
 }
@@ -265,10 +275,7 @@ impl NativeDvdReader {
         let room = room(&mut target, offset)?;
         let len = match r.read_record(first, room)? {
             Ok(len) => {
-                if let (Some(mut layout), Some(record)) = (layout, room.get(..len)) {
-                    // SAFETY: as for `out` above.
-                    record_layout::record_layout(record, unsafe { layout.as_mut() });
-                }
+                lay_out(layout, room, len);
                 u32::try_from(len).unwrap_or(u32::MAX)
             }
             Err(_) => u32::MAX,
@@ -291,18 +298,23 @@ impl NativeDvdReader {
     /// 0) and returns its length. When the room after `offset` is too small
     /// nothing is written and the needed length is returned as a negative
     /// number. Lets the hot replay path fill one large Buffer record after
-    /// record instead of allocating one per record.
+    /// record instead of allocating one per record. With `layout`, the
+    /// record's layout is written there as by `lookupFirstInto`.
     #[napi]
     pub fn record_into(
         &self,
         id: u32,
         mut target: BufferSlice,
         offset: Option<u32>,
+        layout: Option<Uint32ArraySlice>,
     ) -> napi::Result<i64, ErrorCode> {
         let len = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let room = room(&mut target, offset.unwrap_or(0))?;
         Ok(match self.get()?.read_record(id, room)? {
-            Ok(n) => len(n),
+            Ok(n) => {
+                lay_out(layout, room, n);
+                len(n)
+            }
             Err(n) => -len(n),
         })
     }

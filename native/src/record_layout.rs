@@ -3,7 +3,8 @@
 //! instead of decoding every value generically.
 //!
 //! Only the common shape is described: a map with `request` and `response`,
-//! each with the fields the TypeScript model gives them, strings valid UTF-8.
+//! each with the fields the TypeScript model gives them, strings valid UTF-8
+//! without a leading byte-order mark.
 //! Anything else (a recorded error, an unknown or repeated key, a value of
 //! another type, more headers than fit) answers `None`, and the caller
 //! decodes the record the general way; so a layout never changes what a
@@ -110,6 +111,11 @@ impl<'a> Cursor<'a> {
         let span = self.span(len)?;
         let text = self.bytes.get(span.0 as usize..span.1 as usize)?;
         if !text.is_ascii() {
+            // A leading byte-order mark is dropped by some MessagePack decoders (msgpackr's
+            // TextDecoder path) and kept by others: leave such records to the general decoder.
+            if text.starts_with(b"\xef\xbb\xbf") {
+                return None;
+            }
             std::str::from_utf8(text).ok()?;
             self.ascii = false;
         }
@@ -394,6 +400,18 @@ mod tests {
             text(&accented, out[FIXED_SLOTS + 10], out[FIXED_SLOTS + 11]),
             "é"
         );
+    }
+
+    #[test]
+    fn a_string_with_a_leading_byte_order_mark_has_no_layout() {
+        let r = plain(200, b"");
+        let at = r.windows(4).position(|w| w == b"x-a\xa1").unwrap() + 3;
+        let mut bom = r.clone();
+        bom.splice(at..at + 2, [0xa4, 0xef, 0xbb, 0xbf, b'1']);
+        assert!(record_layout(&bom, &mut [0u32; 64]).is_none());
+        let mut inner = r.clone();
+        inner.splice(at..at + 2, [0xa4, b'1', 0xef, 0xbb, 0xbf]);
+        assert!(record_layout(&inner, &mut [0u32; 64]).is_some());
     }
 
     #[test]
