@@ -174,13 +174,43 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Marks `bit` in `seen`, failing when it was already set (a repeated key).
-fn once(seen: &mut u32, bit: u32) -> Option<()> {
-    if *seen & bit != 0 {
-        return None;
+/// Slots of the fixed part (see the module docs).
+const STATUS: usize = 0;
+const FLAGS: usize = 1;
+const METHOD: usize = 2;
+const URL: usize = 4;
+const REQUEST_BODY: usize = 6;
+const REASON: usize = 8;
+const RESPONSE_BODY: usize = 10;
+const REQUEST_HEADERS: usize = 12;
+const RESPONSE_HEADERS: usize = 13;
+
+/// Walks the map at the cursor. `field` reads the value of one key and
+/// returns the key's bit, or `None` for a key or value not of the common
+/// shape; a repeated key, or a missing one of the `required` bits, answers
+/// `None` too.
+fn each_field<'a>(
+    c: &mut Cursor<'a>,
+    required: u32,
+    mut field: impl FnMut(&mut Cursor<'a>, &'a [u8]) -> Option<u32>,
+) -> Option<()> {
+    let mut seen = 0u32;
+    for _ in 0..c.map()? {
+        let key = c.key()?;
+        let bit = field(c, key)?;
+        if seen & bit != 0 {
+            return None;
+        }
+        seen |= bit;
     }
-    *seen |= bit;
-    Some(())
+    (seen & required == required).then_some(())
+}
+
+/// Puts the span of a string or binary value into slots `at` and `at + 1`.
+fn put(fixed: &mut [u32; FIXED_SLOTS], at: usize, (a, b): Span) {
+    if let Some(slots) = fixed.get_mut(at..at + 2) {
+        slots.copy_from_slice(&[a, b]);
+    }
 }
 
 /// The layout of `record` written into `out` (see the module docs), or `None`
@@ -195,88 +225,73 @@ pub fn record_layout(record: &[u8], out: &mut [u32]) -> Option<()> {
     let mut req_headers = Vec::new();
     let mut resp_headers = Vec::new();
     let mut flags = 0u32;
-    let mut top = 0u32;
-    for _ in 0..c.map()? {
-        match c.key()? {
-            b"request" => {
-                once(&mut top, 1)?;
-                let mut seen = 0u32;
-                for _ in 0..c.map()? {
-                    match c.key()? {
-                        b"method" => {
-                            once(&mut seen, 1)?;
-                            (fixed[2], fixed[3]) = c.str()?;
-                        }
-                        b"url" => {
-                            once(&mut seen, 2)?;
-                            (fixed[4], fixed[5]) = c.str()?;
-                        }
-                        b"headers" => {
-                            once(&mut seen, 4)?;
-                            fixed[12] = c.headers(&mut req_headers)?;
-                        }
-                        b"body" => {
-                            once(&mut seen, 8)?;
-                            if let Some((a, b)) = c.bin_or_nil()? {
-                                (fixed[6], fixed[7]) = (a, b);
-                                flags |= HAS_REQUEST_BODY;
-                            }
-                        }
-                        _ => return None,
+    each_field(&mut c, 3, |c, key| match key {
+        b"request" => {
+            each_field(c, 7, |c, key| match key {
+                b"method" => {
+                    put(&mut fixed, METHOD, c.str()?);
+                    Some(1)
+                }
+                b"url" => {
+                    put(&mut fixed, URL, c.str()?);
+                    Some(2)
+                }
+                b"headers" => {
+                    fixed[REQUEST_HEADERS] = c.headers(&mut req_headers)?;
+                    Some(4)
+                }
+                b"body" => {
+                    if let Some(span) = c.bin_or_nil()? {
+                        put(&mut fixed, REQUEST_BODY, span);
+                        flags |= HAS_REQUEST_BODY;
                     }
+                    Some(8)
                 }
-                if seen & 7 != 7 {
-                    return None;
-                }
-            }
-            b"response" => {
-                once(&mut top, 2)?;
-                let mut seen = 0u32;
-                for _ in 0..c.map()? {
-                    match c.key()? {
-                        b"status" => {
-                            once(&mut seen, 1)?;
-                            fixed[0] = c.uint()?;
-                        }
-                        b"headers" => {
-                            once(&mut seen, 2)?;
-                            fixed[13] = c.headers(&mut resp_headers)?;
-                        }
-                        b"body" => {
-                            once(&mut seen, 4)?;
-                            if let Some((a, b)) = c.bin_or_nil()? {
-                                (fixed[10], fixed[11]) = (a, b);
-                                flags |= HAS_RESPONSE_BODY;
-                            }
-                        }
-                        b"reason" => {
-                            once(&mut seen, 8)?;
-                            (fixed[8], fixed[9]) = c.str()?;
-                            flags |= HAS_REASON;
-                        }
-                        b"body_decoded" => {
-                            once(&mut seen, 16)?;
-                            if c.bool()? {
-                                flags |= BODY_DECODED;
-                            }
-                        }
-                        _ => return None,
-                    }
-                }
-                if seen & 3 != 3 {
-                    return None;
-                }
-            }
-            _ => return None,
+                _ => None,
+            })?;
+            Some(1)
         }
-    }
-    if top != 3 || c.pos != record.len() {
+        b"response" => {
+            each_field(c, 3, |c, key| match key {
+                b"status" => {
+                    fixed[STATUS] = c.uint()?;
+                    Some(1)
+                }
+                b"headers" => {
+                    fixed[RESPONSE_HEADERS] = c.headers(&mut resp_headers)?;
+                    Some(2)
+                }
+                b"body" => {
+                    if let Some(span) = c.bin_or_nil()? {
+                        put(&mut fixed, RESPONSE_BODY, span);
+                        flags |= HAS_RESPONSE_BODY;
+                    }
+                    Some(4)
+                }
+                b"reason" => {
+                    put(&mut fixed, REASON, c.str()?);
+                    flags |= HAS_REASON;
+                    Some(8)
+                }
+                b"body_decoded" => {
+                    if c.bool()? {
+                        flags |= BODY_DECODED;
+                    }
+                    Some(16)
+                }
+                _ => None,
+            })?;
+            Some(2)
+        }
+        _ => None,
+    })?;
+    if c.pos != record.len() {
         return None;
     }
     if c.ascii {
         flags |= ALL_ASCII;
     }
-    fixed[1] = flags;
+    fixed[FLAGS] = flags;
     let total = FIXED_SLOTS + req_headers.len() + resp_headers.len();
     let out = out.get_mut(..total)?;
     let (head, pairs) = out.split_at_mut(FIXED_SLOTS);
