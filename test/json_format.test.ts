@@ -8,7 +8,14 @@ import { basename, dirname, join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import test from 'ava'
 import { Agent } from 'undici'
-import { DVDFormatError, DVDLoader, type LoadedDVD, parseJson, serializeJson } from '../lib/index.js'
+import {
+  DVDFormatError,
+  DVDLoader,
+  type DVDResponse,
+  type LoadedDVD,
+  parseJson,
+  serializeJson,
+} from '../lib/index.js'
 import {
   ACCEPTED_BY_PYTHON,
   pythonSchemaProblems,
@@ -196,6 +203,16 @@ test('serializeJson with decodeCompressed drops content-encoding and fixes conte
 
 // ---------------------------------------------------------------- the validator itself
 
+test('base64 bodies with non-zero padding bits decode as Python decodes them', (t) => {
+  // "QR==" is not what an encoder writes for "A" ("QQ=="), but decoders accept it.
+  const [recording] = parseJson(
+    `[[${GOOD_REQUEST}, {"status": 200, "headers": [], "body": "b64_byte__QR=="}]]`,
+    'lenient.dvd.json',
+  )
+  const outcome = recording?.outcome as DVDResponse
+  t.deepEqual(Buffer.from(outcome.body ?? []), Buffer.from('A'))
+})
+
 test('the schema validator accepts a minimal Python dvd-rw file, extra fields included', (t) => {
   t.deepEqual(pythonSchemaProblems(JSON.stringify(ACCEPTED_BY_PYTHON)), [])
 })
@@ -243,6 +260,16 @@ const malformed: [string, string, string][] = [
   [
     'a response body with invalid base64',
     `[[${GOOD_REQUEST}, {"status": 200, "headers": [], "body": "b64_byte__@@@@"}]]`,
+    '[0][1].body',
+  ],
+  [
+    'a response body in URL-safe base64',
+    `[[${GOOD_REQUEST}, {"status": 200, "headers": [], "body": "b64_byte__a-_a"}]]`,
+    '[0][1].body',
+  ],
+  [
+    'a response body with padding inside the base64',
+    `[[${GOOD_REQUEST}, {"status": 200, "headers": [], "body": "b64_byte__QQ==QUFB"}]]`,
     '[0][1].body',
   ],
   ['a response without body', `[[${GOOD_REQUEST}, {"status": 200, "headers": []}]]`, '[0][1].body'],

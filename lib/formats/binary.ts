@@ -7,7 +7,7 @@ import { markAsUntransferable } from 'node:worker_threads'
 import { Packr, Unpackr } from 'msgpackr'
 import type { RecordingStore } from '../dvd.js'
 import { DVDFormatError } from '../errors.js'
-import { keyOf, MATCHERS, type MatcherName, matcherValue, ParsedRequest, requestKey } from '../matchers.js'
+import { keyOf, MATCHERS, type MatcherName, matcherValue, ParsedRequest } from '../matchers.js'
 import type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from '../model.js'
 import { isRecordedError } from '../model.js'
 import {
@@ -166,16 +166,23 @@ export function decodeRecording(bytes: Buffer, file: string, id: number): Record
  * The canonical value of every matcher for a request, stored beside each record so an index for
  * another `matchOn` can be built without decompressing a single record.
  */
-export function encodeMatchFields(parsed: ParsedRequest): Buffer {
+function allMatchFields(parsed: ParsedRequest): Record<string, string> {
   const fields: Record<string, string> = {}
   for (const name of MATCHERS) fields[name] = matcherValue(name, parsed)
-  return packr.pack(fields)
+  return fields
+}
+
+/**
+ * The index key for `matchOn` from the values of every matcher: the same text as `requestKey`
+ * gives, without computing a matcher twice.
+ */
+function keyOfFields(fields: Record<string, unknown>, matchOn: readonly MatcherName[]): string {
+  return JSON.stringify(matchOn.map((name) => fields[name]))
 }
 
 /** The index key of a record from its stored match fields. */
 function keyFromFields(bytes: Buffer, matchOn: readonly MatcherName[], file: string, id: number): string {
-  const fields = new Shape(file, 'match fields', id).obj(unpackr.unpack(bytes), '')
-  return JSON.stringify(matchOn.map((name) => fields[name]))
+  return keyOfFields(new Shape(file, 'match fields', id).obj(unpackr.unpack(bytes), ''), matchOn)
 }
 
 /**
@@ -430,11 +437,11 @@ export class BinaryDVDWriter {
 
   add(source: BinarySource): void {
     if (source.kind === 'recording') {
-      const parsed = new ParsedRequest(source.recording.request)
+      const fields = allMatchFields(new ParsedRequest(source.recording.request))
       this.#writer.add(
         encodeRecording(source.recording),
-        Buffer.from(requestKey(parsed, this.#matchOn)),
-        encodeMatchFields(parsed),
+        Buffer.from(keyOfFields(fields, this.#matchOn)),
+        packr.pack(fields),
       )
     } else {
       const key = keyFromFields(source.matchFields, this.#matchOn, this.#file, this.#count)

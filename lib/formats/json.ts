@@ -18,8 +18,6 @@ import { fromPythonType, toPythonType } from './python_errors.js'
 /** Python dvd-rw ≥ 0.1.6 prefixes base64 bodies with this marker; older files have bare base64. */
 export const BODY_PREFIX = 'b64_byte__'
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
-
 /** Options of {@link serializeJson}. */
 export interface JsonWriteOptions {
   /**
@@ -73,9 +71,13 @@ class Reader {
     else if (!legacyAllowed) this.fail(at, `expected "${BODY_PREFIX}" followed by base64`)
     if (encoded.length % 4 !== 0) this.fail(at, 'invalid base64')
     const bytes = Buffer.from(encoded, 'base64')
-    // Re-encoding is much faster than a regular expression over a long body; only text that does
-    // not round-trip (non-canonical padding bits) needs the character check.
-    if (bytes.toString('base64') !== encoded && !BASE64.test(encoded)) this.fail(at, 'invalid base64')
+    // Node's decoder skips characters outside the alphabet and stops at padding, so a decoded
+    // length short of what the text's length promises means a bad character; the URL-safe `-`
+    // and `_`, which it also accepts, are looked for separately. Both are much faster than a
+    // regular expression over a long body.
+    const padding = encoded.endsWith('==') ? 2 : encoded.endsWith('=') ? 1 : 0
+    if (bytes.length !== (encoded.length / 4) * 3 - padding || encoded.includes('-') || encoded.includes('_'))
+      this.fail(at, 'invalid base64')
     return bytes
   }
 
