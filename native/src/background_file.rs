@@ -7,10 +7,9 @@
 //! `QUEUE + 3` buffers of `BUFFER` bytes exist at once (queued ones, the one
 //! being written, the one being filled and a spare made while a send waits).
 
+use crate::queue_thread::{Inbox, QueueThread};
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::thread::JoinHandle;
 
 /// Bytes gathered before a buffer is handed to the thread.
 const BUFFER: usize = 1 << 20;
@@ -20,33 +19,28 @@ const QUEUE: usize = 2;
 /// Sequential writer of a file, in order, through a background thread.
 pub struct BackgroundFile {
     buf: Vec<u8>,
-    full: Option<SyncSender<Vec<u8>>>,
-    /// Buffers the thread has written, for reuse.
-    empty: Receiver<Vec<u8>>,
-    thread: Option<JoinHandle<io::Result<File>>>,
+    thread: QueueThread<Vec<u8>, File, io::Error>,
 }
 
 impl BackgroundFile {
     /// Starts the thread that writes to `file` from its current position.
     pub fn new(mut file: File) -> io::Result<Self> {
-        let (full, queued) = sync_channel::<Vec<u8>>(QUEUE);
-        let (recycle, empty) = sync_channel::<Vec<u8>>(QUEUE + 2);
-        let thread = std::thread::Builder::new()
-            .name("dvd-rw writer".into())
-            .spawn(move || {
-                for mut buf in queued {
+        let thread = QueueThread::spawn(
+            "dvd-rw writer",
+            QUEUE,
+            gone,
+            move |inbox: Inbox<Vec<u8>>| {
+                while let Some(mut buf) = inbox.next() {
                     file.write_all(&buf)?;
                     buf.clear();
-                    // The owner may be gone or have enough spares: then the buffer is freed.
-                    let _ = recycle.try_send(buf);
+                    inbox.recycle(buf);
                 }
                 Ok(file)
-            })?;
+            },
+        )?;
         Ok(BackgroundFile {
             buf: Vec::with_capacity(BUFFER),
-            full: Some(full),
-            empty,
-            thread: Some(thread),
+            thread,
         })
     }
 
@@ -65,30 +59,11 @@ impl BackgroundFile {
 
     fn hand_over(&mut self) -> io::Result<()> {
         let spare = self
-            .empty
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BUFFER));
+            .thread
+            .spare()
+            .unwrap_or_else(|| Vec::with_capacity(BUFFER));
         let buf = std::mem::replace(&mut self.buf, spare);
-        let sent = self
-            .full
-            .as_ref()
-            .is_some_and(|full| full.send(buf).is_ok());
-        if sent {
-            Ok(())
-        } else {
-            // The thread stopped at a failed write: its error is the one to report.
-            Err(self.join().err().unwrap_or_else(stopped))
-        }
-    }
-
-    fn join(&mut self) -> io::Result<File> {
-        self.full = None;
-        match self.thread.take() {
-            Some(thread) => thread
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the writer thread panicked"))),
-            None => Err(stopped()),
-        }
+        self.thread.send(buf)
     }
 
     /// Writes what is buffered, waits for the thread and returns the file.
@@ -96,7 +71,7 @@ impl BackgroundFile {
         if !self.buf.is_empty() {
             self.hand_over()?;
         }
-        self.join()
+        self.thread.finish()
     }
 }
 
@@ -111,18 +86,8 @@ pub(crate) fn fill_to(pending: &mut Vec<u8>, size: usize, bytes: &mut &[u8]) -> 
     pending.len() >= size
 }
 
-fn stopped() -> io::Error {
-    io::Error::other("the writer thread has stopped")
-}
-
-impl Drop for BackgroundFile {
-    /// Waits for the thread so that no write outlives the writer (an aborted
-    /// writer removes its file right after).
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            let _ = self.join();
-        }
-    }
+fn gone(what: &str) -> io::Error {
+    io::Error::other(format!("the writer thread {what}"))
 }
 
 #[cfg(test)]

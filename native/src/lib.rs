@@ -13,11 +13,13 @@
 )]
 
 pub mod background_file;
+pub mod compressor;
 pub mod error;
 pub mod fields;
 pub mod format;
 pub mod frame;
 pub mod index_table;
+pub mod queue_thread;
 pub mod reader;
 pub mod record_layout;
 pub mod writer;

@@ -1,10 +1,12 @@
-//! Streaming writer. Records are compressed and appended to a temporary file
-//! next to the target as they are added; memory holds per-record offsets,
-//! key hashes and compressed match fields only. `finish` writes the index,
+//! Streaming writer. Records are compressed (on a thread of their own, see
+//! `compressor.rs`) and appended to a temporary file next to the target as
+//! they are added; memory holds per-record offsets, key hashes and compressed
+//! match fields only. `finish` writes the index,
 //! the footer, patches the header, fsyncs and renames over the target, so a
 //! process that still maps the old file keeps reading the old inode.
 
 use crate::background_file::{fill_to, BackgroundFile};
+use crate::compressor::Compressor;
 use crate::error::{DvdError, DvdResult};
 use crate::fields::FieldsBuilder;
 use crate::format::{
@@ -12,13 +14,12 @@ use crate::format::{
     DESCRIPTOR_FRAME_LEN, DIR_ENTRY_LEN, KIND_FOOTER, KIND_HEADER, MAX_MATCH_ON_LEN,
     RECORD_ENTRY_LEN, SKIP_HEADER_LEN, SKIP_MAGIC_INDEX, VERSION_MAJOR, VERSION_MINOR,
 };
-use crate::frame::{encode_frame_header, BlockEncoder, MAX_BLOCK};
+use crate::frame::{encode_frame_header, MAX_BLOCK};
 use crate::index_table::{key_hash, BuiltTable};
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use xxhash_rust::xxh32::Xxh32;
 use xxhash_rust::xxh64::xxh64;
 
 /// Cuts the bytes of one section into [`CHECK_CHUNK`] pieces as they are
@@ -60,28 +61,34 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// `docs/FORMAT.md`) requires `record_count < 2^32 - 1`.
 pub const MAX_RECORDS: u64 = u32::MAX as u64 - 1;
 
-/// Per-record location in the data frame.
+/// Per-record shape in the data frame (its offset is learnt from the compressor at the end).
 #[derive(Clone, Copy)]
 struct RecordEntry {
-    offset: u64,
     blocks: u32,
     len: u32,
+}
+
+/// Where written bytes go.
+enum Sink {
+    /// Records are being added: they go through the compressor.
+    Records(Compressor),
+    /// The index is being written, straight to the file.
+    Index(BackgroundFile),
+    /// Finished or aborted.
+    Closed,
 }
 
 /// Streaming DVD writer.
 pub struct Writer {
     target: PathBuf,
     temp: PathBuf,
-    out: Option<BackgroundFile>,
+    sink: Sink,
     pos: u64,
     match_on: String,
     records: Vec<RecordEntry>,
     hashes: Vec<u64>,
     fields: FieldsBuilder,
-    content: Xxh32,
     content_len: u64,
-    encoder: BlockEncoder,
-    block_buf: Vec<u8>,
     /// True once the temp file was renamed onto the target (nothing to clean).
     renamed: bool,
 }
@@ -118,21 +125,25 @@ impl Writer {
         let mut w = Writer {
             target,
             temp,
-            out: Some(out),
+            sink: Sink::Index(out),
             pos: 0,
             match_on: match_on.to_owned(),
             records: Vec::new(),
             hashes: Vec::new(),
             fields: FieldsBuilder::new(),
-            content: Xxh32::new(0),
             content_len: 0,
-            encoder: BlockEncoder::new(),
-            block_buf: Vec::new(),
             renamed: false,
         };
         let r = w
             .write(&[0u8; DESCRIPTOR_FRAME_LEN])
-            .and_then(|_| w.write(&encode_frame_header(0)));
+            .and_then(|_| w.write(&encode_frame_header(0)))
+            .and_then(|_| match std::mem::replace(&mut w.sink, Sink::Closed) {
+                Sink::Index(out) => {
+                    w.sink = Sink::Records(Compressor::new(out, w.pos, w.temp.clone())?);
+                    Ok(())
+                }
+                _ => Err(closed()),
+            });
         if let Err(e) = r {
             w.abort();
             return Err(e);
@@ -146,10 +157,9 @@ impl Writer {
     }
 
     fn write(&mut self, bytes: &[u8]) -> DvdResult<()> {
-        let out = self
-            .out
-            .as_mut()
-            .ok_or_else(|| DvdError::closed("writer already finished or aborted"))?;
+        let Sink::Index(out) = &mut self.sink else {
+            return Err(closed());
+        };
         out.write_all(bytes)
             .map_err(|e| DvdError::io("cannot write", &self.temp, &e))?;
         self.pos += bytes.len() as u64;
@@ -158,38 +168,24 @@ impl Writer {
 
     /// Appends a record; returns its id.
     pub fn add(&mut self, record: &[u8], key: &[u8], match_fields: &[u8]) -> DvdResult<u32> {
-        if self.out.is_none() {
-            return Err(DvdError::closed("writer already finished or aborted"));
-        }
+        let Sink::Records(compressor) = &mut self.sink else {
+            return Err(closed());
+        };
         let id = self.records.len() as u64;
         if id >= MAX_RECORDS {
             return Err(DvdError::limit("too many records"));
         }
         let len =
             u32::try_from(record.len()).map_err(|_| DvdError::limit("record larger than 4 GiB"))?;
+        let blocks = record.len().div_ceil(MAX_BLOCK) as u32;
         self.fields.add(match_fields)?;
-        let entry = RecordEntry {
-            offset: self.pos,
-            blocks: record.len().div_ceil(MAX_BLOCK) as u32,
-            len,
-        };
-        let mut buf = std::mem::take(&mut self.block_buf);
-        for chunk in record.chunks(MAX_BLOCK) {
-            buf.clear();
-            let r = self
-                .encoder
-                .encode_block(chunk, &mut buf)
-                .and_then(|_| self.write(&buf));
-            if let Err(e) = r {
-                // The temp file is now inconsistent: give up on it.
-                self.abort();
-                return Err(e);
-            }
+        if let Err(e) = compressor.add(record) {
+            // The temp file is now inconsistent: give up on it.
+            self.abort();
+            return Err(e);
         }
-        self.block_buf = buf;
-        self.content.update(record);
         self.content_len += record.len() as u64;
-        self.records.push(entry);
+        self.records.push(RecordEntry { blocks, len });
         self.hashes.push(key_hash(key));
         Ok(id as u32)
     }
@@ -202,8 +198,8 @@ impl Writer {
     /// Writes the index and footer, patches the header, fsyncs and renames
     /// the temporary file over the target. On error the temp file is removed.
     pub fn finish(&mut self) -> DvdResult<()> {
-        if self.out.is_none() {
-            return Err(DvdError::closed("writer already finished or aborted"));
+        if matches!(self.sink, Sink::Closed) {
+            return Err(closed());
         }
         let r = self.finish_inner();
         if r.is_err() {
@@ -213,8 +209,17 @@ impl Writer {
     }
 
     fn finish_inner(&mut self) -> DvdResult<()> {
+        let Sink::Records(compressor) = std::mem::replace(&mut self.sink, Sink::Closed) else {
+            return Err(closed());
+        };
+        let done = compressor.finish()?;
+        self.sink = Sink::Index(done.out);
+        self.pos = done.pos;
+        let (offsets, digest) = (done.offsets, done.content);
+        if offsets.len() != self.records.len() {
+            return Err(DvdError::corrupt("internal layout error"));
+        }
         // End of the data frame: end mark + content checksum.
-        let digest = self.content.digest();
         self.write(&0u32.to_le_bytes())?;
         self.write(&digest.to_le_bytes())?;
         let data_len = self.pos - DATA_OFF;
@@ -250,8 +255,8 @@ impl Writer {
         let mut h = ChunkSums::default();
         let mut buf = Vec::with_capacity(64 * 1024);
         let records = std::mem::take(&mut self.records);
-        for r in &records {
-            buf.extend_from_slice(&r.offset.to_le_bytes());
+        for (r, offset) in records.iter().zip(offsets) {
+            buf.extend_from_slice(&offset.to_le_bytes());
             buf.extend_from_slice(&r.blocks.to_le_bytes());
             buf.extend_from_slice(&r.len.to_le_bytes());
             if buf.len() >= 60 * 1024 {
@@ -339,10 +344,9 @@ impl Writer {
         };
         self.write(&desc.encode_frame())?;
 
-        let out = self
-            .out
-            .take()
-            .ok_or_else(|| DvdError::closed("writer already finished or aborted"))?;
+        let Sink::Index(out) = std::mem::replace(&mut self.sink, Sink::Closed) else {
+            return Err(closed());
+        };
         let temp = self.temp.clone();
         let io = |what: &str, e: std::io::Error| DvdError::io(what, &temp, &e);
         let mut file = out.into_inner().map_err(|e| io("cannot write", e))?;
@@ -375,7 +379,7 @@ impl Writer {
 
     /// Drops the temporary file (also after a failed `finish`). Idempotent.
     pub fn abort(&mut self) {
-        self.out = None;
+        self.sink = Sink::Closed;
         if !self.renamed {
             self.renamed = true;
             let _ = std::fs::remove_file(&self.temp);
@@ -384,6 +388,10 @@ impl Writer {
         self.hashes = Vec::new();
         self.fields = FieldsBuilder::new();
     }
+}
+
+fn closed() -> DvdError {
+    DvdError::closed("writer already finished or aborted")
 }
 
 /// Makes the rename durable (best effort; not supported on every platform).
