@@ -137,7 +137,7 @@ fn gone(what: &str) -> DvdError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::decode_record;
+    use crate::frame::{blocks_for, decode_record};
     use std::fs::File;
 
     fn temp(name: &str) -> PathBuf {
@@ -180,8 +180,8 @@ mod tests {
         let mut content = Xxh32::new(0);
         for (i, r) in records.iter().enumerate() {
             let mut out = Vec::new();
-            let blocks = r.len().div_ceil(MAX_BLOCK);
-            decode_record(&bytes, done.offsets[i] as usize, blocks, r.len(), &mut out).unwrap();
+            let at = done.offsets[i] as usize;
+            decode_record(&bytes, at, blocks_for(r.len()), r.len(), &mut out).unwrap();
             assert_eq!(&out, r, "record {i}");
             content.update(r);
         }

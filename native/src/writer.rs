@@ -1,9 +1,9 @@
 //! Streaming writer. Records are compressed (on a thread of their own, see
 //! `compressor.rs`) and appended to a temporary file next to the target as
-//! they are added; memory holds per-record offsets, key hashes and compressed
-//! match fields only. `finish` writes the index,
-//! the footer, patches the header, fsyncs and renames over the target, so a
-//! process that still maps the old file keeps reading the old inode.
+//! they are added; memory holds per-record offsets and lengths, key hashes and
+//! compressed match fields only. `finish` writes the index, the footer,
+//! patches the header, fsyncs and renames over the target, so a process that
+//! still maps the old file keeps reading the old inode.
 
 use crate::background_file::{fill_to, BackgroundFile};
 use crate::compressor::Compressor;
@@ -14,7 +14,7 @@ use crate::format::{
     DESCRIPTOR_FRAME_LEN, DIR_ENTRY_LEN, KIND_FOOTER, KIND_HEADER, MAX_MATCH_ON_LEN,
     RECORD_ENTRY_LEN, SKIP_HEADER_LEN, SKIP_MAGIC_INDEX, VERSION_MAJOR, VERSION_MINOR,
 };
-use crate::frame::{encode_frame_header, MAX_BLOCK};
+use crate::frame::{blocks_for, encode_frame_header};
 use crate::index_table::{key_hash, BuiltTable};
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -61,13 +61,6 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// `docs/FORMAT.md`) requires `record_count < 2^32 - 1`.
 pub const MAX_RECORDS: u64 = u32::MAX as u64 - 1;
 
-/// Per-record shape in the data frame (its offset is learnt from the compressor at the end).
-#[derive(Clone, Copy)]
-struct RecordEntry {
-    blocks: u32,
-    len: u32,
-}
-
 /// Where written bytes go.
 enum Sink {
     /// Records are being added: they go through the compressor.
@@ -83,9 +76,11 @@ pub struct Writer {
     target: PathBuf,
     temp: PathBuf,
     sink: Sink,
+    /// File offset of the next byte written to [`Sink::Index`] (the compressor keeps its own).
     pos: u64,
     match_on: String,
-    records: Vec<RecordEntry>,
+    /// Uncompressed length of each record (their offsets come from the compressor at the end).
+    records: Vec<u32>,
     hashes: Vec<u64>,
     fields: FieldsBuilder,
     content_len: u64,
@@ -115,17 +110,27 @@ impl Writer {
             .create_new(true)
             .open(&temp)
             .map_err(|e| DvdError::io("cannot create", &temp, &e))?;
-        let out = match BackgroundFile::new(file) {
-            Ok(out) => out,
+        let start = |mut out: BackgroundFile| {
+            let frame_header = encode_frame_header(0);
+            out.write_all(&[0u8; DESCRIPTOR_FRAME_LEN])
+                .and_then(|()| out.write_all(&frame_header))
+                .map_err(|e| DvdError::io("cannot write", &temp, &e))?;
+            Compressor::new(out, DATA_OFF + frame_header.len() as u64, temp.clone())
+        };
+        let started = BackgroundFile::new(file)
+            .map_err(|e| DvdError::io("cannot start writing", &temp, &e))
+            .and_then(start);
+        let compressor = match started {
+            Ok(compressor) => compressor,
             Err(e) => {
                 let _ = std::fs::remove_file(&temp);
-                return Err(DvdError::io("cannot start writing", &temp, &e));
+                return Err(e);
             }
         };
-        let mut w = Writer {
+        Ok(Writer {
             target,
             temp,
-            sink: Sink::Index(out),
+            sink: Sink::Records(compressor),
             pos: 0,
             match_on: match_on.to_owned(),
             records: Vec::new(),
@@ -133,22 +138,7 @@ impl Writer {
             fields: FieldsBuilder::new(),
             content_len: 0,
             renamed: false,
-        };
-        let r = w
-            .write(&[0u8; DESCRIPTOR_FRAME_LEN])
-            .and_then(|_| w.write(&encode_frame_header(0)))
-            .and_then(|_| match std::mem::replace(&mut w.sink, Sink::Closed) {
-                Sink::Index(out) => {
-                    w.sink = Sink::Records(Compressor::new(out, w.pos, w.temp.clone())?);
-                    Ok(())
-                }
-                _ => Err(closed()),
-            });
-        if let Err(e) = r {
-            w.abort();
-            return Err(e);
-        }
-        Ok(w)
+        })
     }
 
     /// Path of the temporary file (for tests and diagnostics).
@@ -177,7 +167,6 @@ impl Writer {
         }
         let len =
             u32::try_from(record.len()).map_err(|_| DvdError::limit("record larger than 4 GiB"))?;
-        let blocks = record.len().div_ceil(MAX_BLOCK) as u32;
         self.fields.add(match_fields)?;
         if let Err(e) = compressor.add(record) {
             // The temp file is now inconsistent: give up on it.
@@ -185,7 +174,7 @@ impl Writer {
             return Err(e);
         }
         self.content_len += record.len() as u64;
-        self.records.push(RecordEntry { blocks, len });
+        self.records.push(len);
         self.hashes.push(key_hash(key));
         Ok(id as u32)
     }
@@ -255,10 +244,12 @@ impl Writer {
         let mut h = ChunkSums::default();
         let mut buf = Vec::with_capacity(64 * 1024);
         let records = std::mem::take(&mut self.records);
-        for (r, offset) in records.iter().zip(offsets) {
+        for (&len, offset) in records.iter().zip(offsets) {
+            // At most 2^32 / MAX_BLOCK blocks, as `len` fits in a u32.
+            let blocks = blocks_for(len as usize) as u32;
             buf.extend_from_slice(&offset.to_le_bytes());
-            buf.extend_from_slice(&r.blocks.to_le_bytes());
-            buf.extend_from_slice(&r.len.to_le_bytes());
+            buf.extend_from_slice(&blocks.to_le_bytes());
+            buf.extend_from_slice(&len.to_le_bytes());
             if buf.len() >= 60 * 1024 {
                 h.update(&buf);
                 self.write(&buf)?;
