@@ -22,6 +22,8 @@ pub mod index_table;
 pub mod queue_thread;
 pub mod reader;
 pub mod record_layout;
+#[cfg(test)]
+mod test_dir;
 pub mod writer;
 
 use error::{DvdError, ErrorCode};

@@ -8,14 +8,13 @@ use crate::format::{
     SKIP_HEADER_LEN, SLOT_LEN,
 };
 use crate::frame::{FRAME_HEADER_LEN, MAX_BLOCK, STORED_FLAG};
+use crate::test_dir::TestDir;
 use crate::writer::Writer;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn test_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dvd-reader-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn test_dir(name: &str) -> TestDir {
+    TestDir::new(&format!("reader-{name}"))
 }
 
 /// Simple seeded PRNG (xorshift64*), no extra crate.
@@ -84,7 +83,8 @@ impl Sample {
     }
 
     fn bytes(&self, name: &str) -> Vec<u8> {
-        let p = test_dir(name).join("s.dvd.lz4");
+        let dir = test_dir(name);
+        let p = dir.join("s.dvd.lz4");
         self.write(&p);
         std::fs::read(p).unwrap()
     }
@@ -99,7 +99,8 @@ impl Sample {
 #[test]
 fn round_trip() {
     let s = Sample::new(40, true);
-    let path = test_dir("round_trip").join("rt.dvd.lz4");
+    let dir = test_dir("round_trip");
+    let path = dir.join("rt.dvd.lz4");
     s.write(&path);
     let r = Reader::open(&path).unwrap();
     assert_eq!(r.count(), 40);
@@ -135,7 +136,8 @@ fn round_trip() {
 
 #[test]
 fn empty_dvd() {
-    let path = test_dir("empty_dvd").join("e.dvd.lz4");
+    let dir = test_dir("empty_dvd");
+    let path = dir.join("e.dvd.lz4");
     let mut w = Writer::create(&path, "").unwrap();
     w.finish().unwrap();
     let r = Reader::open(&path).unwrap();
@@ -153,7 +155,8 @@ fn lz4_cli_decodes_to_concatenated_records() {
         return;
     }
     let s = Sample::new(30, true);
-    let path = test_dir("cli").join("cli.dvd.lz4");
+    let dir = test_dir("cli");
+    let path = dir.join("cli.dvd.lz4");
     s.write(&path);
     let out = std::process::Command::new(lz4)
         .arg("-dc")
@@ -202,7 +205,8 @@ fn stored_and_compressed_blocks_present() {
 
 #[test]
 fn mapped_records_are_read_with_positioned_reads_of_any_size() {
-    let path = test_dir("pread").join("r.dvd.lz4");
+    let dir = test_dir("pread");
+    let path = dir.join("r.dvd.lz4");
     let mut rng = Rng(7);
     // Incompressible and compressible records, one spanning two 4 MiB blocks.
     let mut records: Vec<Vec<u8>> = (0..200)
@@ -237,7 +241,8 @@ fn mapped_records_are_read_with_positioned_reads_of_any_size() {
 
 #[test]
 fn a_lying_record_length_is_refused_before_its_bytes_are_read() {
-    let path = test_dir("lying").join("l.dvd.lz4");
+    let dir = test_dir("lying");
+    let path = dir.join("l.dvd.lz4");
     let mut rng = Rng(3);
     // Two incompressible 3 MiB records: one stored block each, a 6 MiB data frame.
     let records: Vec<Vec<u8>> = (0..2)
@@ -675,7 +680,8 @@ fn seeded_mutations_never_panic() {
 #[test]
 #[ignore = "slow: 1,000,000 records of 2 KiB; run with --ignored"]
 fn million_records_bounded_memory() {
-    let path = test_dir("million").join("m.dvd.lz4");
+    let dir = test_dir("million");
+    let path = dir.join("m.dvd.lz4");
     let mut w = Writer::create(&path, "method,path").unwrap();
     let mut rec = vec![0u8; 2048];
     let mut rng = Rng(7);
@@ -744,7 +750,8 @@ fn empty_match_fields_round_trip() {
         &[b"ab", &[7u8; 20_000], b"", b"cd", b""],
     ];
     for (n, fields) in cases.iter().enumerate() {
-        let path = test_dir("empty_fields").join(format!("e{n}.dvd.lz4"));
+        let dir = test_dir("empty_fields");
+        let path = dir.join(format!("e{n}.dvd.lz4"));
         let mut w = Writer::create(&path, "m").unwrap();
         for f in fields.iter() {
             w.add(b"rec", b"k", f).unwrap();
@@ -856,7 +863,8 @@ fn structure_aware_mutations_never_panic() {
     let descs = [SKIP_HEADER_LEN, len - DESCRIPTOR_LEN];
     let (desc_fields, body_fields) = structure_fields(&bytes, &d);
     let mut rng = Rng(0xD1CE_5EED_0BAD_F00D);
-    let mapped = test_dir("structure-mapped").join("m.dvd.lz4");
+    let dir = test_dir("structure-mapped");
+    let mapped = dir.join("m.dvd.lz4");
     let started = Instant::now();
     let (mut opened, mut verified) = (0usize, 0usize);
     const N: usize = 20_000;
@@ -1026,7 +1034,8 @@ fn corrupted_index_pieces_are_found_on_first_use_not_at_open() {
 /// the index (they were the whole index before).
 #[test]
 fn open_checksums_o1_bytes_of_the_index() {
-    let path = test_dir("open_o1").join("big.dvd.lz4");
+    let dir = test_dir("open_o1");
+    let path = dir.join("big.dvd.lz4");
     let mut w = Writer::create(&path, "method,path").unwrap();
     for i in 0..200_000u32 {
         let key = format!("GET /item/{}", i % 20_000);

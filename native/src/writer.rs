@@ -411,16 +411,16 @@ impl Drop for Writer {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+    use crate::test_dir::TestDir;
 
-    fn dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("dvd-writer-test-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    fn scratch(name: &str) -> TestDir {
+        TestDir::new(&format!("writer-{name}"))
     }
 
     #[test]
     fn abort_removes_temp_and_closes() {
-        let target = dir().join("abort.dvd.lz4");
+        let dir = scratch("abort");
+        let target = dir.join("abort.dvd.lz4");
         let mut w = Writer::create(&target, "method,path").unwrap();
         w.add(b"rec", b"key", b"f").unwrap();
         let temp = w.temp_path().to_path_buf();
@@ -435,7 +435,8 @@ mod tests {
 
     #[test]
     fn drop_removes_temp() {
-        let target = dir().join("drop.dvd.lz4");
+        let dir = scratch("drop");
+        let target = dir.join("drop.dvd.lz4");
         let w = Writer::create(&target, "").unwrap();
         let temp = w.temp_path().to_path_buf();
         drop(w);
@@ -444,7 +445,8 @@ mod tests {
 
     #[test]
     fn finish_renames_and_closes() {
-        let target = dir().join("finish.dvd.lz4");
+        let dir = scratch("finish");
+        let target = dir.join("finish.dvd.lz4");
         let mut w = Writer::create(&target, "m").unwrap();
         assert_eq!(w.add(b"a", b"k", b"").unwrap(), 0);
         assert_eq!(w.add(b"b", b"k", b"").unwrap(), 1);
@@ -457,7 +459,8 @@ mod tests {
 
     #[test]
     fn failed_finish_removes_temp() {
-        let target = dir().join("is-a-dir.dvd.lz4");
+        let dir = scratch("is-a-dir");
+        let target = dir.join("is-a-dir.dvd.lz4");
         std::fs::create_dir_all(target.join("child")).unwrap();
         let mut w = Writer::create(&target, "").unwrap();
         w.add(b"r", b"k", b"f").unwrap();
