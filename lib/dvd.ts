@@ -385,8 +385,10 @@ export class DVD {
   }
 
   #candidates(key: string, request?: DVDRequest): number[] {
-    const added = this.#added.lookup(key)
     const base = this.#base.lookup(key, request)
+    // Replaying never records: the common case skips hashing the key into an empty index.
+    if (this.#added.count === 0) return base as number[]
+    const added = this.#added.lookup(key)
     if (added.length === 0) return base as number[]
     return [...base, ...added.map((id) => id + this.#base.count)]
   }

@@ -81,6 +81,32 @@ const CASES: { name: string; laidOut: boolean; recording: Recording }[] = [
     },
   },
   {
+    name: 'binary request-body bytes between ASCII strings, and a reason phrase',
+    laidOut: true,
+    recording: {
+      request: {
+        method: 'PUT',
+        url: 'https://a.test/bin',
+        headers: [['content-type', 'application/octet-stream']],
+        body: Buffer.from([0xff, 0xfe, 0x00, 0x80, 0x22, 0x5c]),
+      },
+      outcome: response({ status: 202, statusText: 'Queued Up', headers: [['x-a', '1']] }),
+    },
+  },
+  {
+    name: 'a request body of 5 KiB between the request and the response strings',
+    laidOut: true,
+    recording: {
+      request: {
+        method: 'POST',
+        url: 'https://a.test/large-body',
+        headers: [['content-type', 'text/plain']],
+        body: Buffer.alloc(5000, 'a'),
+      },
+      outcome: response({ headers: [['x-after', 'the body']] }),
+    },
+  },
+  {
     name: 'a header value starting with a byte-order mark',
     laidOut: false,
     recording: {
