@@ -232,7 +232,7 @@ function simpleRequestKey(request: DVDRequest, matchOn: readonly MatcherName[]):
   const [, scheme, host, portText, path = '/', query = ''] = m as unknown as string[]
   if (host!.includes('xn--') || DOT_SEGMENT.test(path)) return undefined
   const port =
-    portText === undefined ? DEFAULT_PORTS[`${scheme}:`]! : Number(portText) > 65535 ? '' : portText
+    portText === undefined ? (scheme === 'https' ? '443' : '80') : Number(portText) > 65535 ? '' : portText
   if (port === '') return undefined
   let key = '['
   for (let i = 0; i < matchOn.length; i++) {
@@ -269,9 +269,17 @@ function simpleRequestKey(request: DVDRequest, matchOn: readonly MatcherName[]):
   return `${key}]`
 }
 
+/** {@link readsUrlOnly} of the last `matchOn` given to {@link keyOf}: a DVD passes the same array every time. */
+let urlOnlyFor: readonly MatcherName[] | undefined
+let urlOnly = false
+
 /** The index key of a request (as {@link requestKey}), by the cheapest way that gives the same text. */
 export function keyOf(request: DVDRequest, matchOn: readonly MatcherName[]): string {
-  if (readsUrlOnly(matchOn)) {
+  if (matchOn !== urlOnlyFor) {
+    urlOnly = readsUrlOnly(matchOn)
+    urlOnlyFor = matchOn
+  }
+  if (urlOnly) {
     const key = simpleRequestKey(request, matchOn)
     if (key !== undefined) return key
   }

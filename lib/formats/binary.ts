@@ -245,7 +245,13 @@ export class BinaryStore implements RecordingStore {
   readonly #matchOn: readonly MatcherName[]
   /** In-memory index, built only when the file's index was made for another `matchOn`. */
   readonly #rebuilt: Map<string, number[]> | undefined
-  readonly #decoded = new Map<number, Recording>()
+  /**
+   * The last {@link DECODED_CACHE} records decoded, by id (-1: empty slot), replaced in turn: a
+   * Map here would rehash, and be cleared, every few replays.
+   */
+  readonly #cachedIds: number[] = new Array(DECODED_CACHE).fill(-1)
+  readonly #cached: (Recording | undefined)[] = new Array(DECODED_CACHE).fill(undefined)
+  #nextSlot = 0
   readonly #count: number
   /** Whether the key depends on the headers / the body (see sameKeyInputs). */
   readonly #keyHeaders: boolean
@@ -318,8 +324,8 @@ export class BinaryStore implements RecordingStore {
   }
 
   get(id: number): Recording {
-    const cached = this.#decoded.get(id)
-    if (cached) return cached
+    const slot = this.#cachedIds.indexOf(id)
+    if (slot !== -1) return this.#cached[slot]!
     let length: number
     try {
       length = this.reader.recordInto(id, this.#slab, this.#slabUsed, clearLayout(this.#layout))
@@ -348,8 +354,10 @@ export class BinaryStore implements RecordingStore {
     const recording = hasLayout(this.#layout)
       ? recordingFromLayout(this.#slab, start, this.#layout)
       : decodeRecording(this.#slab.subarray(start, start + length), this.file, id)
-    if (this.#decoded.size >= DECODED_CACHE) this.#decoded.clear()
-    this.#decoded.set(id, recording)
+    const slot = this.#nextSlot
+    this.#nextSlot = (slot + 1) % DECODED_CACHE
+    this.#cachedIds[slot] = id
+    this.#cached[slot] = recording
     return recording
   }
 
