@@ -2,7 +2,7 @@
 //   - open time at N = 1,000 and N = 1,000,000 (median of 21 opens each);
 //   - lookup + decode of one recording (DVD.decide, no fetch), median µs at each N;
 //   - replay through fetch at each N against undici's MockAgent answering a fixed 2 KiB body, in
-//     alternating rounds (median of the round-by-round ratios);
+//     alternating rounds (median of the round-by-round ratios), each N in a fresh process;
 //   - resident memory growth after opening the largest DVD;
 //   - file size against the JSON DVD, for random and for JSON-text bodies (N = 10,000, the bodies of
 //     the comparison's workload: distinct per request);
@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto'
 import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { MockAgent } from 'undici'
 import { writeBinary } from '../dist/lib/formats/binary.js'
 import { serializeJson } from '../dist/lib/formats/json.js'
@@ -58,6 +59,61 @@ function* sources(items) {
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 const mb = (bytes) => (bytes / 1e6).toFixed(1)
+
+/**
+ * Replay through fetch against MockAgent's floor (the cost of fetch itself), in a process of its
+ * own: a process that has already replayed other DVDs carries their heap, and garbage collection
+ * then weighs on the side that allocates more. This machine's speed drifts by tens of percent
+ * within seconds, so each DVD round runs right after a floor round on the same requests, and the
+ * figure is the median of the round-by-round ratios.
+ */
+async function fetchPairs(file, n) {
+  const REQUESTS = quick ? 2_000 : 5_000
+  const ROUNDS = quick ? 3 : 7
+  const mock = new MockAgent()
+  mock.disableNetConnect()
+  for (const host of hosts) {
+    mock
+      .get(`https://${host}`)
+      .intercept({ path: () => true, method: () => true })
+      .reply(200, randomBody, { headers: { 'content-type': 'application/json' } })
+      .persist()
+  }
+  /** µs per request for REQUESTS requests of ids 0..n-1 from seed `x`, each body read. */
+  async function perRequest(dispatcher, x) {
+    const t0 = performance.now()
+    for (let i = 0; i < REQUESTS; i++) {
+      x = (x * 1103515245 + 12345) & 0x7fffffff
+      const req = request(x % n)
+      const res = await fetch(req.url, { method: req.method, headers: req.headers, dispatcher })
+      const body = await res.arrayBuffer()
+      if (body.byteLength !== 2048) throw new Error(`wrong body length ${body.byteLength}`)
+    }
+    return ((performance.now() - t0) * 1000) / REQUESTS
+  }
+  const dvd = await DVDLoader.open(file, { recordMode: 'none', allowPlaybackRepeats: true })
+  // Unmeasured: both paths compiled and warm before the first pair.
+  await perRequest(mock, 1)
+  await perRequest(dvd.dispatcher, 1)
+  const floors = []
+  const replays = []
+  const ratios = []
+  for (let r = 0; r < ROUNDS; r++) {
+    const floor = await perRequest(mock, 99 + r)
+    const replay = await perRequest(dvd.dispatcher, 99 + r)
+    floors.push(floor)
+    replays.push(replay)
+    ratios.push(replay / floor)
+  }
+  return { floor: median(floors), replay: median(replays), ratio: median(ratios), ratios }
+}
+
+const fetchChild = process.argv.indexOf('--fetch-child')
+if (fetchChild !== -1) {
+  const { file, n } = JSON.parse(process.argv[fetchChild + 1])
+  process.stdout.write(JSON.stringify(await fetchPairs(file, n)))
+  process.exit(0)
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'dvd-rw-binary-bench-'))
 const files = new Map()
@@ -107,50 +163,17 @@ try {
     lookup.set(n, median(rounds))
   }
 
-  // Replay through fetch, against MockAgent's floor (the cost of fetch itself). This machine's
-  // speed drifts by tens of percent within seconds, so a floor measured once and DVDs measured
-  // after it would compare different moments: each DVD round runs right after a floor round on
-  // the same requests, and the figure is the median of the round-by-round ratios.
-  const REQUESTS = quick ? 2_000 : 5_000
-  const ROUNDS = quick ? 3 : 7
-  const mock = new MockAgent()
-  mock.disableNetConnect()
-  for (const host of hosts) {
-    mock
-      .get(`https://${host}`)
-      .intercept({ path: () => true, method: () => true })
-      .reply(200, randomBody, { headers: { 'content-type': 'application/json' } })
-      .persist()
-  }
-  /** µs per request for REQUESTS requests of ids 0..n-1 from seed `x`, each body read. */
-  async function perRequest(dispatcher, n, x) {
-    const t0 = performance.now()
-    for (let i = 0; i < REQUESTS; i++) {
-      x = (x * 1103515245 + 12345) & 0x7fffffff
-      const req = request(x % n)
-      const res = await fetch(req.url, { method: req.method, headers: req.headers, dispatcher })
-      const body = await res.arrayBuffer()
-      if (body.byteLength !== 2048) throw new Error(`wrong body length ${body.byteLength}`)
-    }
-    return ((performance.now() - t0) * 1000) / REQUESTS
-  }
+  // Replay through fetch, against MockAgent's floor: each N in a fresh process (see fetchPairs).
   const viaFetch = new Map()
   for (const n of SIZES) {
-    const dvd = await DVDLoader.open(files.get(n), { recordMode: 'none', allowPlaybackRepeats: true })
-    // Unmeasured: both paths compiled and warm before the first pair.
-    await perRequest(mock, n, 1)
-    await perRequest(dvd.dispatcher, n, 1)
-    const floors = []
-    const replays = []
-    const ratios = []
-    for (let r = 0; r < ROUNDS; r++) {
-      const floor = await perRequest(mock, n, 99 + r)
-      const replay = await perRequest(dvd.dispatcher, n, 99 + r)
-      floors.push(floor)
-      replays.push(replay)
-      ratios.push(replay / floor)
-    }
-    viaFetch.set(n, { floor: median(floors), replay: median(replays), ratio: median(ratios), ratios })
+    const config = JSON.stringify({ file: files.get(n), n })
+    const child = spawnSync(
+      process.execPath,
+      ['--expose-gc', fileURLToPath(import.meta.url), ...(quick ? ['--quick'] : []), '--fetch-child', config],
+      { encoding: 'utf8', maxBuffer: 1 << 20 },
+    )
+    if (child.status !== 0) throw new Error(child.stderr)
+    viaFetch.set(n, JSON.parse(child.stdout))
   }
 
   // Resident memory after opening the largest DVD, in a fresh process so nothing else is counted.
