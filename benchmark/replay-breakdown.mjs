@@ -23,7 +23,10 @@ const VARIANTS = [
   ['no lookup', 'decide returns one fixed recording: the interceptor and play only'],
   ['key', '+ the canonical key of each request (keyOf)'],
   ['key + native read', '+ the native lookup and record read (lookupFirstInto), result unused'],
-  ['full', 'the DVD as shipped: + decoding the record in JavaScript, checking the candidate, play counts, each request its own body'],
+  [
+    'full',
+    'the DVD as shipped: + decoding the record in JavaScript, checking the candidate, play counts, each request its own body',
+  ],
 ]
 const BLOCK = 500
 const BLOCKS = 20
