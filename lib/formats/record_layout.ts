@@ -59,8 +59,8 @@ const ONE_DECODE_SPAN = 4096
  */
 class Strings {
   readonly #span: string | undefined
-  readonly #lo: number
-  readonly #hi: number
+  #lo = 0
+  #hi = 0
 
   constructor(
     readonly bytes: Buffer,
@@ -69,6 +69,8 @@ class Strings {
     readonly ascii: boolean,
     pairsEnd: number,
   ) {
+    // A non-ASCII record is decoded string by string (UTF-8): no span to find.
+    if (!ascii) return
     let lo = Math.min(layout[METHOD]!, layout[URL]!)
     let hi = Math.max(layout[METHOD + 1]!, layout[URL + 1]!)
     for (let slot = FIXED_SLOTS; slot < pairsEnd; slot += 2) {
@@ -77,7 +79,7 @@ class Strings {
     }
     this.#lo = lo
     this.#hi = hi
-    if (ascii && hi - lo <= ONE_DECODE_SPAN) this.#span = bytes.toString('latin1', start + lo, start + hi)
+    if (hi - lo <= ONE_DECODE_SPAN) this.#span = bytes.toString('latin1', start + lo, start + hi)
   }
 
   text(slot: number): string {
