@@ -18,10 +18,10 @@ import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { MockAgent } from 'undici'
 import { writeBinary } from '../dist/lib/formats/binary.js'
 import { serializeJson } from '../dist/lib/formats/json.js'
 import { DEFAULT_MATCH_ON, DVDLoader } from '../dist/lib/index.js'
+import { fixedBodyAgent } from './compare/floor.mjs'
 import { contentType, body as workloadBody } from './compare/workload.mjs'
 
 const quick = process.argv.includes('--quick')
@@ -70,15 +70,7 @@ const mb = (bytes) => (bytes / 1e6).toFixed(1)
 async function fetchPairs(file, n) {
   const REQUESTS = quick ? 2_000 : 5_000
   const ROUNDS = quick ? 3 : 7
-  const mock = new MockAgent()
-  mock.disableNetConnect()
-  for (const host of hosts) {
-    mock
-      .get(`https://${host}`)
-      .intercept({ path: () => true, method: () => true })
-      .reply(200, randomBody, { headers: { 'content-type': 'application/json' } })
-      .persist()
-  }
+  const mock = fixedBodyAgent(hosts, randomBody, { 'content-type': 'application/json' })
   /** µs per request for REQUESTS requests of ids 0..n-1 from seed `x`, each body read. */
   async function perRequest(dispatcher, x) {
     const t0 = performance.now()

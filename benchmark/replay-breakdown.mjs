@@ -37,10 +37,12 @@ const opt = (name, fallback) => {
 }
 
 async function child({ file, n, variant }) {
-  const { MockAgent } = await import('undici')
+  const { fixedBodyAgent } = await import('./compare/floor.mjs')
   const { DVDLoader } = await import('../dist/lib/index.js')
   const { keyOf } = await import('../dist/lib/matchers.js')
-  const { BODY_BYTES, body, contentType, HOSTS, request, shuffled } = await import('./compare/workload.mjs')
+  const { BODY_BYTES, body, contentType, fetchInit, HOSTS, request, shuffled } = await import(
+    './compare/workload.mjs'
+  )
   const loaded = await DVDLoader.open(file, {
     recordMode: 'none',
     allowPlaybackRepeats: true,
@@ -48,16 +50,10 @@ async function child({ file, n, variant }) {
   })
   const dvd = loaded.dvd
   const fixed = Buffer.from(body(0, 'random'))
-  const mock = new MockAgent()
-  mock.disableNetConnect()
-  const headers = { 'content-type': contentType('random'), 'content-length': String(BODY_BYTES) }
-  for (const host of HOSTS) {
-    mock
-      .get(`https://${host}`)
-      .intercept({ path: () => true, method: () => true })
-      .reply(200, fixed, { headers })
-      .persist()
-  }
+  const mock = fixedBodyAgent(HOSTS, fixed, {
+    'content-type': contentType('random'),
+    'content-length': String(BODY_BYTES),
+  })
   const first = request(0)
   const fixedDecision = dvd.decide({ method: first.method, url: first.url, headers: first.headers })
   const { reader } = dvd.base
@@ -86,9 +82,7 @@ async function child({ file, n, variant }) {
     for (let k = 0; k < BLOCK; k++) {
       const i = order[at++ % n]
       const r = request(i)
-      const init = { method: r.method, headers: Object.fromEntries(r.headers), dispatcher }
-      if (r.body !== null) init.body = r.body
-      const res = await fetch(r.url, init)
+      const res = await fetch(r.url, { ...fetchInit(r), dispatcher })
       const got = new Uint8Array(await res.arrayBuffer())
       // Every block generates the expected body, so both sides pay for the check alike.
       const expected = body(i, 'random')

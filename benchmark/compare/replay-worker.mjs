@@ -13,7 +13,8 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { BODY_BYTES, body, contentType, HOSTS, request, shuffled } from './workload.mjs'
+import { fixedBodyAgent } from './floor.mjs'
+import { BODY_BYTES, body, contentType, fetchInit, HOSTS, request, shuffled } from './workload.mjs'
 
 const { tool, path, warmPath, n, kind, seed } = JSON.parse(process.argv[2])
 
@@ -23,11 +24,6 @@ const LOAD_SAMPLES = 3
 const LOAD_REPEAT_MS = 1000
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
-
-function init(req) {
-  const headers = Object.fromEntries(req.headers)
-  return req.body === null ? { method: req.method, headers } : { method: req.method, headers, body: req.body }
-}
 
 /**
  * Opens `path` with the tool. Returns `{ t0, fetchOne(request) → Promise<Response>, close() }` once
@@ -42,7 +38,7 @@ async function setup(path) {
       const t0 = performance.now()
       const dvd = await DVDLoader.open(path, { recordMode: 'none', onWarning() {} })
       const dispatcher = dvd.dispatcher
-      return { t0, fetchOne: (r) => fetch(r.url, { ...init(r), dispatcher }), close: () => dvd.close() }
+      return { t0, fetchOne: (r) => fetch(r.url, { ...fetchInit(r), dispatcher }), close: () => dvd.close() }
     }
     case 'undici-snapshot': {
       const { SnapshotAgent } = await import('undici')
@@ -56,7 +52,7 @@ async function setup(path) {
       })
       return {
         t0,
-        fetchOne: (r) => fetch(r.url, { ...init(r), dispatcher }),
+        fetchOne: (r) => fetch(r.url, { ...fetchInit(r), dispatcher }),
         close: () => dispatcher.close(),
       }
     }
@@ -68,7 +64,7 @@ async function setup(path) {
       const { nockDone } = await nock.back(path.file)
       return {
         t0,
-        fetchOne: (r) => fetch(r.url, init(r)),
+        fetchOne: (r) => fetch(r.url, fetchInit(r)),
         close() {
           nockDone()
           nock.cleanAll()
@@ -93,25 +89,16 @@ async function setup(path) {
         // request), headers are not matched (as dvd-rw's default).
         matchRequestsBy: { headers: false, order: false },
       })
-      return { t0, fetchOne: (r) => fetch(r.url, init(r)), close: () => polly.stop() }
+      return { t0, fetchOne: (r) => fetch(r.url, fetchInit(r)), close: () => polly.stop() }
     }
     case 'mockagent': {
       // Floor: undici's MockAgent answering one fixed 2 KiB body (the cost of fetch itself), with
       // the headers every tool's recordings carry.
-      const { MockAgent } = await import('undici')
       const fixed = Buffer.from(body(0, kind))
       const headers = { 'content-type': contentType(kind), 'content-length': String(BODY_BYTES) }
       const t0 = performance.now()
-      const dispatcher = new MockAgent()
-      dispatcher.disableNetConnect()
-      for (const host of HOSTS) {
-        dispatcher
-          .get(`https://${host}`)
-          .intercept({ path: () => true, method: () => true })
-          .reply(200, fixed, { headers })
-          .persist()
-      }
-      return { t0, fetchOne: (r) => fetch(r.url, { ...init(r), dispatcher }), fixed, close() {} }
+      const dispatcher = fixedBodyAgent(HOSTS, fixed, headers)
+      return { t0, fetchOne: (r) => fetch(r.url, { ...fetchInit(r), dispatcher }), fixed, close() {} }
     }
     case 'live': {
       // Floor: a real HTTP server on 127.0.0.1 in another process, the host as a path prefix.
@@ -126,7 +113,7 @@ async function setup(path) {
       const t0 = performance.now()
       return {
         t0,
-        fetchOne: (r) => fetch(`http://127.0.0.1:${port}/${r.host}${r.path}`, init(r)),
+        fetchOne: (r) => fetch(`http://127.0.0.1:${port}/${r.host}${r.path}`, fetchInit(r)),
         close() {},
       }
     }
@@ -140,18 +127,11 @@ async function setup(path) {
  * machine): send one through a throwaway MockAgent first, so that "load" is the tool's own time.
  */
 async function warmFetch() {
-  const { MockAgent } = await import('undici')
-  const agent = new MockAgent()
-  agent.disableNetConnect()
-  agent
-    .get('https://warm.invalid')
-    .intercept({ path: () => true, method: () => true })
-    .reply(200, 'warm')
-    .persist()
+  const agent = fixedBodyAgent(['warm.invalid'], 'warm')
   // One request of each shape the workload sends (GET; POST with a body), with headers.
   for (const i of [0, 3]) {
     const r = request(i)
-    const res = await fetch(`https://warm.invalid${r.path}`, { ...init(r), dispatcher: agent })
+    const res = await fetch(`https://warm.invalid${r.path}`, { ...fetchInit(r), dispatcher: agent })
     await res.arrayBuffer()
   }
   await agent.close()

@@ -67,6 +67,12 @@ function jsonBody(i) {
   return Buffer.from(JSON.stringify(doc))
 }
 
+/** The `fetch` options of a workload request (without a dispatcher). */
+export function fetchInit(req) {
+  const headers = Object.fromEntries(req.headers)
+  return req.body === null ? { method: req.method, headers } : { method: req.method, headers, body: req.body }
+}
+
 /** The response body of request i, for `kind` 'random' or 'json'. */
 export function body(i, kind) {
   return kind === 'json' ? jsonBody(i) : randomBody(i)
