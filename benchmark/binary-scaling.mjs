@@ -22,6 +22,7 @@ import { writeBinary } from '../dist/lib/formats/binary.js'
 import { serializeJson } from '../dist/lib/formats/json.js'
 import { DEFAULT_MATCH_ON, DVDLoader } from '../dist/lib/index.js'
 import { fixedBodyAgent } from './compare/floor.mjs'
+import { warmPageCache } from './compare/page_cache.mjs'
 import { contentType, body as workloadBody } from './compare/workload.mjs'
 
 const quick = process.argv.includes('--quick')
@@ -159,6 +160,7 @@ try {
   const viaFetch = new Map()
   for (const n of SIZES) {
     const config = JSON.stringify({ file: files.get(n), n })
+    warmPageCache([files.get(n)])
     const child = spawnSync(
       process.execPath,
       ['--expose-gc', fileURLToPath(import.meta.url), ...(quick ? ['--quick'] : []), '--fetch-child', config],

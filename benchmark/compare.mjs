@@ -7,14 +7,11 @@
 //            --tools=dvd-bin,nock,…, --out=DIR (default: benchmark/ for a full run, a temp dir for --quick)
 import { spawn, spawnSync } from 'node:child_process'
 import {
-  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
   readdirSync,
   readFileSync,
-  readSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -23,6 +20,7 @@ import { cpus, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { renderChart } from './compare/chart.mjs'
+import { warmPageCache } from './compare/page_cache.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 if (!existsSync(join(here, '../dist/lib/index.js'))) {
@@ -157,28 +155,9 @@ function fixtureFiles(path) {
   return readdirSync(path).flatMap((name) => fixtureFiles(join(path, name)))
 }
 
-const readBuffer = Buffer.allocUnsafe(4 << 20)
-
-/**
- * Reads a fixture once, so that every run starts with it in the page cache, as it is right after
- * being written: the machine may drop its page cache between runs (seen here once during a full
- * run: one replay of the binary DVD then read its records from disk at 4× the cost), and a cold
- * disk is not what this benchmark compares.
- */
-function warmPageCache(path) {
-  for (const file of fixtureFiles(path)) {
-    const fd = openSync(file, 'r')
-    try {
-      while (readSync(fd, readBuffer, 0, readBuffer.length, null) > 0);
-    } finally {
-      closeSync(fd)
-    }
-  }
-}
-
 function runChild(tool, config) {
-  warmPageCache(config.path ?? null)
-  if (config.digests) warmPageCache(config.digests)
+  warmPageCache(fixtureFiles(config.path ?? null))
+  if (config.digests) warmPageCache(fixtureFiles(config.digests))
   const [cmd, args] = tool.python
     ? [join(here, '.venv/bin/python'), [join(here, 'compare/replay_worker.py'), JSON.stringify(config)]]
     : [

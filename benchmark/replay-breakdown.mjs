@@ -1,15 +1,17 @@
 // Where the per-request cost of replaying a binary DVD through `fetch` goes, against undici's
 // MockAgent answering one fixed 2 KiB body (the floor the per-request bar is about):
 //
-//   node --expose-gc benchmark/replay-breakdown.mjs [--n=10000] [--processes=5]
+//   node --expose-gc benchmark/replay-breakdown.mjs [--n=20000] [--processes=5]
 //
 // A diagnostic, not a comparison with peers: each variant below swaps the DVD's decision step
-// (`DVD.decide`) for a cheaper stand-in, so the steps between them show what the interceptor, the
-// canonical key, the native lookup + record read, and the JavaScript decoding of the record each
-// add. Every variant runs in fresh processes (so no variant's compiled code is shared with
-// another's); in each process the variant and the floor run in alternating blocks of 500 requests
-// (the machine's speed drifts within seconds), and a process reports the median of its block
-// ratios. The figure per variant is the median over processes.
+// (`DVD.replayExact`, the fast path every request of this workload takes) for a cheaper stand-in,
+// so the steps between them show what the interceptor, the native key + lookup + record read, and
+// the JavaScript side of the record each add. Every variant runs in fresh processes (so no
+// variant's compiled code is shared with another's); in each process the variant and the floor run
+// in alternating blocks of 500 requests (the machine's speed drifts within seconds), and a process
+// reports the median of its block ratios. The figure per variant is the median over processes. The
+// default N is larger than the 11,500 replays of a process, so no request is replayed twice (a
+// repeat is answered by the general path, not the fast one).
 //
 // Workload: compare/workload.mjs (3 hosts × 2 methods × 50 paths, unique query, headers, POST
 // bodies, 2 KiB random bodies), replayed in a seeded shuffled order, every body checked.
@@ -18,14 +20,17 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { warmPageCache } from './compare/page_cache.mjs'
 
 const VARIANTS = [
-  ['no lookup', 'decide returns one fixed recording: the interceptor and play only'],
-  ['key', '+ the canonical key of each request (keyOf)'],
-  ['key + native read', '+ the native lookup and record read (lookupFirstInto), result unused'],
+  ['no lookup', 'the DVD answers every request with one fixed response: the interceptor and play only'],
+  [
+    'native read',
+    '+ the native key, lookup and record read of each request (lookupRequestInto), result unused',
+  ],
   [
     'full',
-    'the DVD as shipped: + decoding the record in JavaScript, checking the candidate, play counts, each request its own body',
+    'the DVD as shipped: + building the response from the record, play counts, each request its own body',
   ],
 ]
 const BLOCK = 500
@@ -39,7 +44,6 @@ const opt = (name, fallback) => {
 async function child({ file, n, variant }) {
   const { fixedBodyAgent } = await import('./compare/floor.mjs')
   const { DVDLoader } = await import('../dist/lib/index.js')
-  const { keyOf } = await import('../dist/lib/matchers.js')
   const { BODY_BYTES, body, contentType, fetchInit, HOSTS, request, shuffled } = await import(
     './compare/workload.mjs'
   )
@@ -56,22 +60,16 @@ async function child({ file, n, variant }) {
   })
   const first = request(0)
   const fixedDecision = dvd.decide({ method: first.method, url: first.url, headers: first.headers })
+  const fixedResponse = fixedDecision.recording.outcome
   const { reader } = dvd.base
-  const ids = new Uint32Array(64)
   const scratch = Buffer.allocUnsafeSlow(1 << 16)
   const layout = new Uint32Array(512)
-  const { matchOn } = dvd.settings
-  if (variant === 'no lookup') dvd.decide = () => fixedDecision
-  if (variant === 'key') {
-    dvd.decide = (r) => {
-      keyOf(r, matchOn)
-      return fixedDecision
-    }
-  }
-  if (variant === 'key + native read') {
-    dvd.decide = (r) => {
-      reader.lookupFirstInto(keyOf(r, matchOn), ids, scratch, 0, layout)
-      return fixedDecision
+  // Replay answers through DVD.replayExact (the fast path): each variant swaps it for a stand-in.
+  if (variant === 'no lookup') dvd.replayExact = () => fixedResponse
+  if (variant === 'native read') {
+    dvd.replayExact = (method, origin, path) => {
+      reader.lookupRequestInto(method, origin, path, scratch, 0, layout)
+      return fixedResponse
     }
   }
   const real = variant === 'full'
@@ -106,7 +104,7 @@ async function child({ file, n, variant }) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 
 async function main() {
-  const n = opt('n', 10_000)
+  const n = opt('n', 20_000)
   const processes = opt('processes', 5)
   const { buildDvdBinary } = await import('./compare/fixtures.mjs')
   const dir = mkdtempSync(join(tmpdir(), 'dvd-rw-breakdown-'))
@@ -116,6 +114,7 @@ async function main() {
     // Passes over the variants, so a slow minute of the machine hits them alike.
     for (let p = 0; p < processes; p++) {
       for (const [variant] of VARIANTS) {
+        warmPageCache([file])
         const out = spawnSync(
           process.execPath,
           ['--expose-gc', fileURLToPath(import.meta.url), '--child', JSON.stringify({ file, n, variant })],

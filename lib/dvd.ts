@@ -43,6 +43,20 @@ export interface RecordingStore {
   lookup(key: string, request?: DVDRequest): readonly number[]
   /** The recording with this id. */
   get(id: number): Recording
+  /**
+   * The replay fast path, for stores that can take it: the first recording keyed like a request
+   * given by its dispatch parts (`method` as sent, `origin`, `path`), found without a key from
+   * TypeScript, when it was recorded with exactly this method and URL and is a response.
+   * `undefined` when the store cannot tell this way; the DVD then looks the request up the general
+   * way, which finds the same recording.
+   */
+  findExact?(method: string, origin: string, path: string): ExactMatch | undefined
+}
+
+/** What {@link RecordingStore.findExact} found: the recording's id and its response. */
+export interface ExactMatch {
+  id: number
+  response: DVDResponse
 }
 
 /** A store held in memory, indexed by key once when built. */
@@ -206,6 +220,8 @@ export class DVD {
    * reads only the method and URL, so header filtering and redaction cannot change the outcome.
    */
   readonly #lookupUnprepared: boolean
+  /** True when {@link replayExact} may answer: a replaying mode, a store with `findExact`, and {@link #lookupUnprepared}. */
+  readonly #exact: boolean
   #dirty = false
 
   constructor(base: RecordingStore, settings: DVDSettings) {
@@ -223,6 +239,13 @@ export class DVD {
       this.#redaction.filterQueryParameters.size === 0 &&
       this.#redaction.filterPostDataParameters.size === 0 &&
       readsUrlOnly(settings.matchOn)
+    this.#exact = this.#lookupUnprepared && this.#replays() && base.findExact !== undefined
+  }
+
+  /** Whether the record mode answers requests from the recordings. */
+  #replays(): boolean {
+    const { mode } = this.settings
+    return mode === 'none' || mode === 'new_episodes' || (mode === 'once' && this.fromFile)
   }
 
   /** Whether the recordings came from an existing file. */
@@ -336,11 +359,25 @@ export class DVD {
     }
   }
 
+  /**
+   * The replay fast path, for a request given by its dispatch parts (`method` as sent, `origin`,
+   * `path`): the response {@link decide} would replay, when the store finds it without a key
+   * computed here and it was never played (it then counts as played). `undefined` means "ask
+   * `decide`", which gives the same answer as this would have.
+   */
+  replayExact(method: string, origin: string, path: string): DVDResponse | undefined {
+    if (!this.#exact) return undefined
+    const found = this.#base.findExact?.(method, origin, path)
+    if (found === undefined || this.#plays.get(found.id) !== 0) return undefined
+    this.#plays.add(found.id)
+    return found.response
+  }
+
   /** Decides what happens to an outgoing request under this DVD's record mode. */
   decide(request: DVDRequest): Decision {
     const { mode, matchOn } = this.settings
     if (mode === 'passthrough') return { kind: 'live' }
-    const replays = mode === 'none' || mode === 'new_episodes' || (mode === 'once' && this.fromFile)
+    const replays = this.#replays()
     // The replay path: its request's headers are never even turned into pairs (see toDVDRequest).
     const direct = replays && this.#lookupUnprepared ? keyOf(request, matchOn) : undefined
     if (direct !== undefined) {

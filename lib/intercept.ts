@@ -13,6 +13,7 @@ import { type DVDResponse, isRecordedError, type Outcome, type RecordedError } f
 import { captureError, isAbort, reviveError } from './network_errors.js'
 import {
   fromRawHeaders,
+  isBodyInMemory,
   type ReadBody,
   readRequestBody,
   readRequestBodyNow,
@@ -308,16 +309,25 @@ export class DVDDispatcher extends DetachedDispatcher {
     }
     // Bodies already in memory are handled at once: replay then costs no promise and no turn of
     // the event loop, as with undici's MockAgent. Streams, Blobs and FormData are read first.
-    const body = readRequestBodyNow(opts.body)
-    if (!body) {
-      readRequestBody(opts.body, opts.headers)
-        .then((read) => this.#handle(opts, legacy, read))
-        .catch((error: unknown) => failHandler(legacy, error))
-      return true
-    }
     let playing: Promise<void> | undefined
     try {
-      playing = this.#handle(opts, legacy, body)
+      const method = opts.method ?? 'GET'
+      const exact =
+        typeof opts.origin === 'string' && isBodyInMemory(opts.body)
+          ? this.#dvd.replayExact(method, opts.origin, opts.path)
+          : undefined
+      if (exact !== undefined) {
+        playing = play(legacy, exact, method.toUpperCase())
+      } else {
+        const body = readRequestBodyNow(opts.body)
+        if (!body) {
+          readRequestBody(opts.body, opts.headers)
+            .then((read) => this.#handle(opts, legacy, read))
+            .catch((error: unknown) => failHandler(legacy, error))
+          return true
+        }
+        playing = this.#handle(opts, legacy, body)
+      }
     } catch (error) {
       failHandler(legacy, error)
     }

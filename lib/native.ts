@@ -56,6 +56,21 @@ export interface BinaryReader {
    * the TypeScript reader never does, and its records are decoded the general way.
    */
   lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number, layout?: Uint32Array): number
+  /**
+   * The replay fast path (native reader only): from a request's dispatch parts, the first record of
+   * its key decompressed into `target` at `offset` and laid out into `layout`, when the key has the
+   * simple form and that record was recorded with exactly this method and URL. Returns the id and
+   * length packed as `formats/packed_lookup.ts` reads them, `EXACT_NO_ROOM - length` when the
+   * record does not fit, or -1: look the request up with `lookupFirstInto`.
+   */
+  lookupRequestInto?(
+    method: string,
+    origin: string,
+    path: string,
+    target: Buffer,
+    offset: number,
+    layout: Uint32Array,
+  ): number
   /** The MessagePack bytes of record `id`. */
   record(id: number): Buffer
   /**

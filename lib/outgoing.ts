@@ -102,6 +102,11 @@ export interface ReadBody {
 
 const NO_BODY: ReadBody = Object.freeze({ bytes: null })
 
+/** Whether a body needs no reading: none, a string, bytes (what {@link readRequestBodyNow} takes). */
+export function isBodyInMemory(body: unknown): boolean {
+  return body == null || typeof body === 'string' || ArrayBuffer.isView(body) || body instanceof ArrayBuffer
+}
+
 /**
  * The body as bytes when it is already in memory (none, a string, bytes); `undefined` when it must
  * be read with {@link readRequestBody}.

@@ -54,6 +54,19 @@ export declare class NativeDvdReader {
    * otherwise.
    */
   lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number, layout?: Uint32Array | undefined | null): number
+  /**
+   * The replay fast path, in one call: from a request's dispatch parts
+   * (`method`, `origin`, `path`) computes its index key when the request
+   * has the simple form (`native/src/request_key.rs`), and decompresses
+   * the key's first record into `target` from `offset` on, with its layout
+   * in `layout`. When that record has the common shape and was recorded
+   * with exactly this method and URL, returns `length * 2^32 + id` (its
+   * length below 2^21). Returns `-2 - length` when it does not fit after
+   * `offset`, and -1 in every other case: look the request up the general
+   * way (`lookupFirstInto`). A record returned here is always the one the
+   * general way finds first for the request.
+   */
+  lookupRequestInto(method: string, origin: string, path: string, target: Buffer, offset: number, layout: Uint32Array): number
   /** Decompressed bytes of record `id` (a MessagePack value). */
   record(id: number): Buffer
   /**

@@ -5,10 +5,12 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { errors as undiciErrors } from 'undici'
+import { run } from '../lib/cli.js'
 import { DVDLoader, type LoadedDVD, type MatcherName, UnmatchedRequestError } from '../lib/index.js'
 import { pythonFixturesDir } from './helpers/python.js'
+import { tempDir } from './helpers/tmp.js'
 
 /** Python's matchers without `headers`: a Node client sends other headers than httpx did. */
 const MATCH_ON: MatcherName[] = ['host', 'method', 'path', 'query', 'scheme']
@@ -52,6 +54,16 @@ function openFixture(name: string): Promise<LoadedDVD> {
   return DVDLoader.open(join(pythonFixturesDir(), name), { recordMode: 'none', matchOn: MATCH_ON })
 }
 
+/** The fixture converted to a binary DVD indexed for {@link MATCH_ON}, opened for replay. */
+async function openFixtureAsBinary(t: ExecutionContext, name: string): Promise<LoadedDVD> {
+  const file = join(tempDir(), name.replace(/\.dvd\.json$/, '.dvd.lz4'))
+  const errors: string[] = []
+  const io = { stdout() {}, stderr: (text: string) => errors.push(text) }
+  const args = ['json-to-bin', join(pythonFixturesDir(), name), file, '--match-on', MATCH_ON.join(',')]
+  t.is(await run(args, io), 0, errors.join(''))
+  return DVDLoader.open(file, { recordMode: 'none', matchOn: MATCH_ON })
+}
+
 /** Sends one call through Node's global `fetch`, answered by `dvd`. */
 function send(dvd: LoadedDVD, method: string, url: string): Promise<Response> {
   const init: Record<string, unknown> = { method, redirect: 'manual', dispatcher: dvd.dispatcher }
@@ -92,10 +104,11 @@ function expectedOutcome(call: ExpectedCall): Outcome {
   return { method, url, status: call.status!, body_b64: call.body_b64! }
 }
 
-for (const fixture of FIXTURES) {
-  test(`${fixture} replays every call through fetch with what Python saw live, in order`, async (t) => {
+for (const [fixture, binary] of FIXTURES.flatMap((f) => [[f, false] as const, [f, true] as const])) {
+  const as = binary ? ', converted to a binary DVD,' : ''
+  test(`${fixture}${as} replays every call through fetch with what Python saw live, in order`, async (t) => {
     const calls = expectedCalls()
-    const dvd = await openFixture(fixture)
+    const dvd = binary ? await openFixtureAsBinary(t, fixture) : await openFixture(fixture)
     const replayed: Outcome[] = []
     for (const call of calls) replayed.push(await outcomeOf(dvd, call.method, call.url))
     t.deepEqual(replayed, calls.map(expectedOutcome))

@@ -5,7 +5,7 @@
  */
 import { markAsUntransferable } from 'node:worker_threads'
 import { Packr, Unpackr } from 'msgpackr'
-import type { RecordingStore } from '../dvd.js'
+import type { ExactMatch, RecordingStore } from '../dvd.js'
 import { DVDFormatError } from '../errors.js'
 import { keyOf, MATCHERS, type MatcherName, matcherValue, ParsedRequest } from '../matchers.js'
 import type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from '../model.js'
@@ -17,8 +17,14 @@ import {
   createBinaryWriter,
   openBinaryReader,
 } from '../native.js'
-import { lookupCount, lookupLength, NO_ROOM } from './packed_lookup.js'
-import { clearLayout, hasLayout, newLayout, recordingFromLayout } from './record_layout.js'
+import { EXACT_NO_ROOM, exactId, exactLength, lookupCount, lookupLength, NO_ROOM } from './packed_lookup.js'
+import {
+  clearLayout,
+  hasLayout,
+  newLayout,
+  recordingFromLayout,
+  responseFromLayout,
+} from './record_layout.js'
 
 // Plain MessagePack maps and arrays (no msgpackr record extension), so any MessagePack reader
 // decodes `lz4 -dc file.dvd.lz4`.
@@ -321,6 +327,28 @@ export class BinaryStore implements RecordingStore {
       }
     }
     return matching
+  }
+
+  findExact(method: string, origin: string, path: string): ExactMatch | undefined {
+    // The TypeScript reader has no fast path; an index rebuilt in memory serves another matchOn.
+    const reader = this.reader
+    if (this.#rebuilt || !reader.lookupRequestInto) return undefined
+    const layout = this.#layout
+    let found: number
+    try {
+      found = reader.lookupRequestInto(method, origin, path, this.#slab, this.#slabUsed, layout)
+      if (found <= EXACT_NO_ROOM) {
+        this.#slab = newSlab(Math.max(SLAB_BYTES, EXACT_NO_ROOM - found))
+        this.#slabUsed = 0
+        found = reader.lookupRequestInto(method, origin, path, this.#slab, 0, layout)
+      }
+    } catch (error) {
+      throw asFormatError(this.file, error)
+    }
+    if (found < 0) return undefined
+    const start = this.#slabUsed
+    this.#slabUsed += exactLength(found)
+    return { id: exactId(found), response: responseFromLayout(this.#slab, start, layout) }
   }
 
   get(id: number): Recording {

@@ -26,3 +26,20 @@ export function lookupCount(packed: number): number {
 export function lookupLength(packed: number): number {
   return packed % HIGH
 }
+
+/**
+ * `lookupRequestInto` (the replay fast path) packs its answer the other way round: the record's
+ * length (below 2^21) in the high part and its id in the low part. At most this value, the record
+ * did not fit and its length is `EXACT_NO_ROOM - result`; -1 means "look it up the general way".
+ */
+export const EXACT_NO_ROOM = -2
+
+/** The id of a non-negative `lookupRequestInto` result. */
+export function exactId(packed: number): number {
+  return packed % HIGH
+}
+
+/** The record length of a non-negative `lookupRequestInto` result. */
+export function exactLength(packed: number): number {
+  return Math.floor(packed / HIGH)
+}

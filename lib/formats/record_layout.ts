@@ -4,7 +4,7 @@
  * Replay then creates only the strings the recording holds, instead of decoding every value
  * generically; a record without a layout is decoded by `decodeRecording`, with the same result.
  */
-import type { HeaderPair, Recording } from '../model.js'
+import type { DVDRequest, DVDResponse, HeaderPair, Recording } from '../model.js'
 
 const STATUS = 0
 const FLAGS = 1
@@ -55,7 +55,8 @@ const ONE_DECODE_SPAN = 4096
  * Reads the strings of one laid-out record. Each `Buffer#toString` is a call into C++, and a
  * replayed record holds a dozen short strings: for an ASCII record the span from its first string
  * to its last is decoded once (latin1 reads ASCII as UTF-8 does, and maps the MessagePack framing
- * in between to characters nobody reads) and each string is a `slice` of it.
+ * in between to characters nobody reads) and each string is a `slice` of it. The span covers the
+ * header pairs in slots `[firstPair, pairsEnd)`, and the method and URL when `requestLine` is set.
  */
 class Strings {
   readonly #span: string | undefined
@@ -67,19 +68,21 @@ class Strings {
     readonly start: number,
     readonly layout: Uint32Array,
     readonly ascii: boolean,
+    requestLine: boolean,
+    firstPair: number,
     pairsEnd: number,
   ) {
     // A non-ASCII record is decoded string by string (UTF-8): no span to find.
     if (!ascii) return
-    let lo = Math.min(layout[METHOD]!, layout[URL]!)
-    let hi = Math.max(layout[METHOD + 1]!, layout[URL + 1]!)
-    for (let slot = FIXED_SLOTS; slot < pairsEnd; slot += 2) {
+    let lo = requestLine ? Math.min(layout[METHOD]!, layout[URL]!) : 0xffff_ffff
+    let hi = requestLine ? Math.max(layout[METHOD + 1]!, layout[URL + 1]!) : 0
+    for (let slot = firstPair; slot < pairsEnd; slot += 2) {
       lo = Math.min(lo, layout[slot]!)
       hi = Math.max(hi, layout[slot + 1]!)
     }
     this.#lo = lo
     this.#hi = hi
-    if (hi - lo <= ONE_DECODE_SPAN) this.#span = bytes.toString('latin1', start + lo, start + hi)
+    if (hi > lo && hi - lo <= ONE_DECODE_SPAN) this.#span = bytes.toString('latin1', start + lo, start + hi)
   }
 
   text(slot: number): string {
@@ -99,33 +102,60 @@ class Strings {
   }
 }
 
+/** A view of the bytes between the two offsets in `slot`, `slot + 1` of a layout. */
+function view(bytes: Buffer, start: number, layout: Uint32Array, slot: number): Buffer {
+  return Buffer.from(
+    bytes.buffer,
+    bytes.byteOffset + start + layout[slot]!,
+    layout[slot + 1]! - layout[slot]!,
+  )
+}
+
+/** The response of a laid-out record, its strings read through `strings`. */
+function response(bytes: Buffer, start: number, layout: Uint32Array, strings: Strings): DVDResponse {
+  const flags = layout[FLAGS]!
+  const response: DVDResponse = {
+    status: layout[STATUS]!,
+    headers: strings.pairs(FIXED_SLOTS + 4 * layout[REQUEST_HEADERS]!, layout[RESPONSE_HEADERS]!),
+    body: flags & HAS_RESPONSE_BODY ? view(bytes, start, layout, RESPONSE_BODY) : null,
+  }
+  if (flags & HAS_REASON) response.statusText = strings.text(REASON)
+  if (flags & BODY_DECODED) response.bodyDecoded = true
+  return response
+}
+
+/** Slot after the last header pair of a layout. */
+function pairsEnd(layout: Uint32Array): number {
+  return FIXED_SLOTS + 4 * (layout[REQUEST_HEADERS]! + layout[RESPONSE_HEADERS]!)
+}
+
 /**
  * The recording whose MessagePack bytes start at `start` in `bytes`, from its layout. Bodies are
  * views into `bytes` (as with `decodeRecording`), strings are copies.
  */
 export function recordingFromLayout(bytes: Buffer, start: number, layout: Uint32Array): Recording {
-  const flags = layout[FLAGS]!
-  const requestHeaders = layout[REQUEST_HEADERS]!
-  const responseHeaders = layout[RESPONSE_HEADERS]!
-  const pairsEnd = FIXED_SLOTS + 4 * (requestHeaders + responseHeaders)
-  const strings = new Strings(bytes, start, layout, (flags & ALL_ASCII) !== 0, pairsEnd)
-  const view = (slot: number) =>
-    Buffer.from(bytes.buffer, bytes.byteOffset + start + layout[slot]!, layout[slot + 1]! - layout[slot]!)
-  const recording: Recording = {
-    request: {
-      method: strings.text(METHOD),
-      url: strings.text(URL),
-      headers: strings.pairs(FIXED_SLOTS, requestHeaders),
-    },
-    outcome: {
-      status: layout[STATUS]!,
-      headers: strings.pairs(FIXED_SLOTS + 4 * requestHeaders, responseHeaders),
-      body: flags & HAS_RESPONSE_BODY ? view(RESPONSE_BODY) : null,
-    },
+  const ascii = (layout[FLAGS]! & ALL_ASCII) !== 0
+  const strings = new Strings(bytes, start, layout, ascii, true, FIXED_SLOTS, pairsEnd(layout))
+  const request: DVDRequest = {
+    method: strings.text(METHOD),
+    url: strings.text(URL),
+    headers: strings.pairs(FIXED_SLOTS, layout[REQUEST_HEADERS]!),
   }
-  if (flags & HAS_REQUEST_BODY) recording.request.body = view(REQUEST_BODY)
-  const response = recording.outcome as { statusText?: string; bodyDecoded?: boolean }
-  if (flags & HAS_REASON) response.statusText = strings.text(REASON)
-  if (flags & BODY_DECODED) response.bodyDecoded = true
-  return recording
+  if (layout[FLAGS]! & HAS_REQUEST_BODY) request.body = view(bytes, start, layout, REQUEST_BODY)
+  return { request, outcome: response(bytes, start, layout, strings) }
+}
+
+/**
+ * Only the response of a laid-out record (see {@link recordingFromLayout}), for the replay fast
+ * path, whose request was already compared with the incoming one by the native reader.
+ */
+export function responseFromLayout(bytes: Buffer, start: number, layout: Uint32Array): DVDResponse {
+  const ascii = (layout[FLAGS]! & ALL_ASCII) !== 0
+  const firstPair = FIXED_SLOTS + 4 * layout[REQUEST_HEADERS]!
+  return response(
+    bytes,
+    start,
+    layout,
+    new Strings(bytes, start, layout, ascii, false, firstPair, pairsEnd(layout)),
+  )
 }

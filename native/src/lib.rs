@@ -1,6 +1,8 @@
 //! Native part of `dvd-rw`: reader and writer of the binary DVD format
 //! (`*.dvd.lz4`, see `docs/FORMAT.md`). This file is only the thin napi
-//! surface; records, keys and match fields are opaque bytes from TypeScript.
+//! surface; records, keys and match fields are opaque bytes from TypeScript,
+//! except on the replay fast path, which keys requests of the simple form
+//! itself (`request_key.rs`) and reads the request line of records.
 
 #![cfg_attr(
     not(test),
@@ -15,6 +17,7 @@
 pub mod background_file;
 pub mod compressor;
 pub mod error;
+pub mod exact;
 pub mod fields;
 pub mod format;
 pub mod frame;
@@ -22,6 +25,8 @@ pub mod index_table;
 pub mod queue_thread;
 pub mod reader;
 pub mod record_layout;
+pub mod request_key;
+pub mod short_text;
 #[cfg(test)]
 mod test_dir;
 pub mod writer;
@@ -30,6 +35,7 @@ use error::{DvdError, ErrorCode};
 use napi::bindgen_prelude::{BigInt, BufferSlice, FromNapiValue, Uint32ArraySlice};
 use napi::Env;
 use napi_derive::napi;
+use short_text::ShortText;
 
 // Every export fails with an `Error` whose `code` is `DVD_ERR_*` (see error.rs).
 
@@ -162,6 +168,8 @@ pub struct NativeDvdStats {
 #[napi]
 pub struct NativeDvdReader {
     inner: Option<reader::Reader>,
+    /// The file's `match_on` as matchers, when they read only the method and URL.
+    url_matchers: Option<Vec<request_key::UrlMatcher>>,
 }
 
 impl NativeDvdReader {
@@ -176,8 +184,10 @@ impl NativeDvdReader {
     /// empty, non-DVD, truncated, corrupt or newer-major-version files.
     #[napi(factory)]
     pub fn open(path: String) -> napi::Result<Self, ErrorCode> {
+        let inner = reader::Reader::open(path)?;
         Ok(NativeDvdReader {
-            inner: Some(reader::Reader::open(path)?),
+            url_matchers: request_key::url_matchers(inner.match_on()),
+            inner: Some(inner),
         })
     }
 
@@ -285,6 +295,52 @@ impl NativeDvdReader {
             Err(_) => u32::MAX,
         };
         Ok((n << 32) | i64::from(len))
+    }
+
+    /// The replay fast path, in one call: from a request's dispatch parts
+    /// (`method`, `origin`, `path`) computes its index key when the request
+    /// has the simple form (`native/src/request_key.rs`), and decompresses
+    /// the key's first record into `target` from `offset` on, with its layout
+    /// in `layout`. When that record has the common shape and was recorded
+    /// with exactly this method and URL, returns `length * 2^32 + id` (its
+    /// length below 2^21). Returns `-2 - length` when it does not fit after
+    /// `offset`, and -1 in every other case: look the request up the general
+    /// way (`lookupFirstInto`). A record returned here is always the one the
+    /// general way finds first for the request.
+    #[napi(
+        ts_args_type = "method: string, origin: string, path: string, target: Buffer, offset: number, layout: Uint32Array"
+    )]
+    pub fn lookup_request_into(
+        &self,
+        method: ShortText<64>,
+        origin: ShortText<1024>,
+        path: ShortText<8192>,
+        mut target: BufferSlice,
+        offset: u32,
+        mut layout: Uint32ArraySlice,
+    ) -> napi::Result<f64, ErrorCode> {
+        let r = self.get()?;
+        let (Some(matchers), Some(method), Some(origin), Some(path)) = (
+            &self.url_matchers,
+            method.text(),
+            origin.text(),
+            path.text(),
+        ) else {
+            return Ok(-1.0);
+        };
+        let room = room(&mut target, offset)?;
+        // SAFETY: the call is synchronous on the JS thread, so nothing else
+        // touches the array while it is written.
+        let layout = unsafe { layout.as_mut() };
+        Ok(
+            match exact::find_exact(r, matchers, (method, origin, path), room, layout)? {
+                exact::Exact::Found { id, len } if len < 1 << 21 => {
+                    len as f64 * 4_294_967_296.0 + f64::from(id)
+                }
+                exact::Exact::NoRoom(len) => -2.0 - len as f64,
+                _ => -1.0,
+            },
+        )
     }
 
     /// Decompressed bytes of record `id` (a MessagePack value).

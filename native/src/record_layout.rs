@@ -302,6 +302,16 @@ pub fn record_layout(record: &[u8], out: &mut [u32]) -> Option<()> {
     Some(())
 }
 
+/// The request method and URL of a record laid out into `layout` by
+/// [`record_layout`], as their bytes in `record`.
+pub fn method_and_url<'a>(record: &'a [u8], layout: &[u32]) -> Option<(&'a [u8], &'a [u8])> {
+    let span = |at: usize| {
+        let (a, b) = (*layout.get(at)? as usize, *layout.get(at + 1)? as usize);
+        record.get(a..b)
+    };
+    Some((span(METHOD)?, span(URL)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
