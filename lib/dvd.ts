@@ -53,9 +53,12 @@ export interface RecordingStore {
   findExact?(method: string, origin: string, path: string): ExactMatch | undefined
 }
 
-/** What {@link RecordingStore.findExact} found: the recording's id and its response. */
+/** What {@link RecordingStore.findExact} found. */
 export interface ExactMatch {
+  /** The recording's id. */
   id: number
+  /** Whether it is the only recording the store holds under the request's key. */
+  only: boolean
   response: DVDResponse
 }
 
@@ -362,13 +365,17 @@ export class DVD {
   /**
    * The replay fast path, for a request given by its dispatch parts (`method` as sent, `origin`,
    * `path`): the response {@link decide} would replay, when the store finds it without a key
-   * computed here and it was never played (it then counts as played). `undefined` means "ask
-   * `decide`", which gives the same answer as this would have.
+   * computed here (it then counts as played). `undefined` means "ask `decide`", which gives the
+   * same answer as this would have.
    */
   replayExact(method: string, origin: string, path: string): DVDResponse | undefined {
     if (!this.#exact) return undefined
     const found = this.#base.findExact?.(method, origin, path)
-    if (found === undefined || this.#plays.get(found.id) !== 0) return undefined
+    if (found === undefined) return undefined
+    // Played already: decide repeats the last recording of the key, which is this one only when
+    // it is the only one, in the file and among this session's recordings alike.
+    const repeat = this.settings.allowPlaybackRepeats && found.only && this.#added.count === 0
+    if (this.#plays.get(found.id) !== 0 && !repeat) return undefined
     this.#plays.add(found.id)
     return found.response
   }

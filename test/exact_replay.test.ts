@@ -84,19 +84,23 @@ test('the fast path answers simple requests as the general lookup does, by the k
   const store = openBinaryStore(writeRecordings(recordings), DEFAULT_MATCH_ON)
   // What the general lookup answers first: the first recording filed under the request's key.
   const firstOfKey = new Map<string, number>()
+  const perKey = new Map<string, number>()
   recordings.forEach(({ request }, id) => {
     const key = keyOf(request, DEFAULT_MATCH_ON)
     if (!firstOfKey.has(key)) firstOfKey.set(key, id)
+    perKey.set(key, (perKey.get(key) ?? 0) + 1)
   })
   let answered = 0
   requests.forEach((r, i) => {
     const name = `${r.method} ${r.origin}${r.path}`
     const request = { method: r.method.toUpperCase(), url: r.origin + r.path, headers: [] }
-    const first = firstOfKey.get(keyOf(request, DEFAULT_MATCH_ON))!
+    const key = keyOf(request, DEFAULT_MATCH_ON)
+    const first = firstOfKey.get(key)!
     const found = store.findExact(r.method, r.origin, r.path)
     // Never another recording than the general lookup's; and for a simple request, that one
     // whenever it was recorded with exactly this method and URL.
     if (found) t.is(found.id, first, name)
+    if (found) t.is(found.only, perKey.get(key) === 1, name)
     const same = recordings[first]!.request
     if (i % 3 !== 0 && same.method === request.method && same.url === request.url) {
       t.not(found, undefined, name)
@@ -184,4 +188,22 @@ test('requests too long or not ASCII for the fast path replay through the genera
   }
   t.true(play.allPlayed)
   await play.close()
+})
+
+test('with allowPlaybackRepeats, a repeat replays the last recording of its key, as decide does', async (t) => {
+  const origin = 'http://replay.test'
+  const file = writeRecordings([
+    recording('GET', `${origin}/one`, 'only'),
+    recording('GET', `${origin}/two`, 'first'),
+    recording('GET', `${origin}/two`, 'second'),
+  ])
+  const dvd = await DVDLoader.open(file, { recordMode: 'none', allowPlaybackRepeats: true })
+  const get = async (path: string) => (await fetchVia(dvd, origin + path)).text()
+  t.deepEqual([await get('/one'), await get('/one'), await get('/one')], ['only', 'only', 'only'])
+  t.deepEqual(
+    [await get('/two'), await get('/two'), await get('/two'), await get('/two')],
+    ['first', 'second', 'second', 'second'],
+  )
+  t.is(dvd.playCount, 7)
+  await dvd.close()
 })

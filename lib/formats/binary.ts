@@ -17,7 +17,15 @@ import {
   createBinaryWriter,
   openBinaryReader,
 } from '../native.js'
-import { EXACT_NO_ROOM, exactId, exactLength, lookupCount, lookupLength, NO_ROOM } from './packed_lookup.js'
+import {
+  EXACT_NO_ROOM,
+  exactId,
+  exactLength,
+  exactOnly,
+  lookupCount,
+  lookupLength,
+  NO_ROOM,
+} from './packed_lookup.js'
 import {
   clearLayout,
   hasLayout,
@@ -348,7 +356,11 @@ export class BinaryStore implements RecordingStore {
     if (found < 0) return undefined
     const start = this.#slabUsed
     this.#slabUsed += exactLength(found)
-    return { id: exactId(found), response: responseFromLayout(this.#slab, start, layout) }
+    return {
+      id: exactId(found),
+      only: exactOnly(found),
+      response: responseFromLayout(this.#slab, start, layout),
+    }
   }
 
   get(id: number): Recording {

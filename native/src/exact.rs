@@ -14,8 +14,9 @@ use crate::request_key::{simple_key, UrlMatcher};
 /// What [`find_exact`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Exact {
-    /// Record `id`, `len` bytes decompressed at the start of the room and laid out.
-    Found { id: u32, len: usize },
+    /// Record `id`, `len` bytes decompressed at the start of the room and laid
+    /// out; `only` when it is the only record of its key hash.
+    Found { id: u32, len: usize, only: bool },
     /// The first candidate's record needs this many bytes, more than the room holds.
     NoRoom(usize),
     /// Nothing to answer from here: not the simple form, no candidate, or the
@@ -51,7 +52,8 @@ pub fn find_exact(
     let Some(key) = simple_key(method, origin, path, matchers) else {
         return Ok(Exact::NotFound);
     };
-    let Some(&id) = reader.lookup(key.as_bytes())?.first() else {
+    let ids = reader.lookup(key.as_bytes())?;
+    let Some(&id) = ids.first() else {
         return Ok(Exact::NotFound);
     };
     let len = match reader.read_record(id, room)? {
@@ -63,7 +65,11 @@ pub fn find_exact(
     {
         return Ok(Exact::NotFound);
     }
-    Ok(Exact::Found { id, len })
+    Ok(Exact::Found {
+        id,
+        len,
+        only: ids.len() == 1,
+    })
 }
 
 #[cfg(test)]
