@@ -5,10 +5,12 @@
  */
 import { join } from 'node:path'
 import test from 'ava'
+import { request } from 'undici'
 import { openBinaryStore, writeBinary } from '../lib/formats/binary.js'
 import {
   DEFAULT_MATCH_ON,
   DVDLoader,
+  type DVDOptions,
   type LoadedDVD,
   type MatcherName,
   type Recording,
@@ -70,6 +72,17 @@ function sampleRequest(random: ReturnType<typeof prng>, simple: boolean) {
   }
 }
 
+/** Counts the requests a DVD sends down its general path (`decide`) rather than the fast one. */
+function countGeneral(dvd: LoadedDVD): { readonly count: number } {
+  const counter = { count: 0 }
+  const decide = dvd.dvd.decide.bind(dvd.dvd)
+  dvd.dvd.decide = (request) => {
+    counter.count++
+    return decide(request)
+  }
+  return counter
+}
+
 /** `fetch` through a DVD's dispatcher. */
 function fetchVia(dvd: LoadedDVD, url: string, init: RequestInit = {}): Promise<Response> {
   return fetch(url, { ...init, dispatcher: dvd.dispatcher } as unknown as RequestInit)
@@ -91,6 +104,7 @@ test('the fast path answers simple requests as the general lookup does, by the k
     perKey.set(key, (perKey.get(key) ?? 0) + 1)
   })
   let answered = 0
+  const bodies: [number, Uint8Array][] = []
   requests.forEach((r, i) => {
     const name = `${r.method} ${r.origin}${r.path}`
     const request = { method: r.method.toUpperCase(), url: r.origin + r.path, headers: [] }
@@ -106,9 +120,11 @@ test('the fast path answers simple requests as the general lookup does, by the k
       t.not(found, undefined, name)
       answered++
     }
-    if (found) t.is(Buffer.from(found.response.body!).toString(), `#${found.id}`)
+    if (found) bodies.push([found.id, found.response.body!])
   })
   t.true(answered >= 1500, `${answered} simple requests answered by the fast path`)
+  // Checked once all are found: no body handed out was overwritten by a later record.
+  for (const [id, body] of bodies) t.is(Buffer.from(body).toString(), `#${id}`)
   store.close()
 })
 
@@ -138,8 +154,10 @@ test('a request spelled otherwise than its recording still replays it through fe
   await rec.close()
   await server.close()
   const play = await DVDLoader.open(file, { recordMode: 'none' })
+  const general = countGeneral(play)
   const replayed = await (await fetchVia(play, `${server.origin}/json?a=1&b=2`)).text()
   t.is(replayed, live)
+  t.is(general.count, 1)
   t.true(play.allPlayed)
   await play.close()
 })
@@ -152,11 +170,15 @@ test('a recording answered by the fast path counts as played, and a repeat gets 
     recording('GET', `${origin}/n`, 'second'),
   ])
   const dvd = await DVDLoader.open(file, { recordMode: 'none' })
+  const general = countGeneral(dvd)
   const get = async () => (await fetchVia(dvd, `${origin}/n`)).text()
   t.is(await get(), 'first')
   t.is(dvd.playCount, 1)
+  t.is(general.count, 0, 'the first GET and the POST take the fast path')
   t.is(await get(), 'second')
+  t.is(general.count, 1, 'the repeat takes the general path')
   t.is(await (await fetchVia(dvd, `${origin}/n`, { method: 'POST', body: 'x' })).text(), 'post')
+  t.is(general.count, 1)
   t.true(dvd.allPlayed)
   await t.throwsAsync(get(), { message: 'fetch failed' })
   await dvd.close()
@@ -183,9 +205,11 @@ test('requests too long or not ASCII for the fast path replay through the genera
   await rec.close()
   await server.close()
   const play = await DVDLoader.open(file, { recordMode: 'none' })
+  const general = countGeneral(play)
   for (const [i, path] of paths.entries()) {
     t.is(await (await fetchVia(play, server.origin + path)).text(), live[i]!, path.slice(0, 20))
   }
+  t.is(general.count, paths.length)
   t.true(play.allPlayed)
   await play.close()
 })
@@ -198,6 +222,7 @@ test('with allowPlaybackRepeats, a repeat replays the last recording of its key,
     recording('GET', `${origin}/two`, 'second'),
   ])
   const dvd = await DVDLoader.open(file, { recordMode: 'none', allowPlaybackRepeats: true })
+  const general = countGeneral(dvd)
   const get = async (path: string) => (await fetchVia(dvd, origin + path)).text()
   t.deepEqual([await get('/one'), await get('/one'), await get('/one')], ['only', 'only', 'only'])
   t.deepEqual(
@@ -205,5 +230,39 @@ test('with allowPlaybackRepeats, a repeat replays the last recording of its key,
     ['first', 'second', 'second', 'second'],
   )
   t.is(dvd.playCount, 7)
+  // The repeats of /one are the fast path's; /two's second to fourth are decide's.
+  t.is(general.count, 3)
+  await dvd.close()
+})
+
+test('the fast path is off when extra matchers, hooks or filters may change the answer', async (t) => {
+  const origin = 'http://replay.test'
+  const file = writeRecordings([recording('GET', `${origin}/x?token=1`, 'answer')])
+  // Each option makes the recorded request miss, which only the general path can tell.
+  const options: [string, DVDOptions][] = [
+    ['extraMatchers', { extraMatchers: [() => false] }],
+    ['beforeRecordRequest', { beforeRecordRequest: (r) => ({ ...r, url: `${r.url}&hooked=1` }) }],
+    ['filterQueryParameters', { filterQueryParameters: ['token'] }],
+    ['matchOn with headers', { matchOn: [...DEFAULT_MATCH_ON, 'headers'] }],
+  ]
+  for (const [name, extra] of options) {
+    const dvd = await DVDLoader.open(file, { recordMode: 'none', onWarning() {}, ...extra })
+    const general = countGeneral(dvd)
+    const error = await t.throwsAsync(fetchVia(dvd, `${origin}/x?token=1`), undefined, name)
+    t.is((error?.cause as Error | undefined)?.name, 'UnmatchedRequestError', name)
+    t.is(general.count, 1, name)
+    await dvd.close({ save: false })
+  }
+})
+
+test('a lower-case head through undici.request is answered without a body', async (t) => {
+  const origin = 'http://replay.test'
+  const file = writeRecordings([recording('HEAD', `${origin}/h`, 'not sent')])
+  const dvd = await DVDLoader.open(file, { recordMode: 'none' })
+  const general = countGeneral(dvd)
+  const res = await request(`${origin}/h`, { method: 'head' as 'HEAD', dispatcher: dvd.dispatcher })
+  t.is(res.statusCode, 200)
+  t.is(await res.body.text(), '')
+  t.is(general.count, 0)
   await dvd.close()
 })

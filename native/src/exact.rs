@@ -111,7 +111,8 @@ mod tests {
         r
     }
 
-    /// A DVD of `(method, origin, path, key parts, body)` recordings, keyed as TypeScript keys them.
+    /// A DVD of `(method, origin, path, stored URL)` recordings, keyed from the first three as
+    /// TypeScript keys them, each recorded with the stored URL and its path as the body.
     fn dvd(dir: &TestDir, recordings: &[(&str, &str, &str, &str)]) -> Reader {
         let file = dir.join("x.dvd.lz4");
         let matchers = url_matchers(MATCH_ON).unwrap();
