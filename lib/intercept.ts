@@ -68,6 +68,8 @@ function abortError(reason: unknown): Error {
 class BodySender {
   #resumes = 0
   #wake: (() => void) | null = null
+  /** The body still to send; let go once sent (see {@link send}). */
+  #body: Uint8Array | null
   /** What `onHeaders` receives as `resume`. */
   readonly resume = (): void => {
     this.#resumes++
@@ -77,8 +79,10 @@ class BodySender {
   constructor(
     readonly handler: LegacyHandler,
     readonly watch: AbortWatch,
-    readonly body: Uint8Array | null,
-  ) {}
+    body: Uint8Array | null,
+  ) {
+    this.#body = body
+  }
 
   /**
    * Sends the body from `offset` on. `flowing` is what the consumer last answered, `seen` the
@@ -86,7 +90,8 @@ class BodySender {
    * aborted (its `onError` has been called).
    */
   send(offset: number, flowing: boolean | undefined, seen: number): boolean | Promise<boolean> {
-    const { handler, watch, body } = this
+    const { handler, watch } = this
+    const body = this.#body
     for (; body && offset < body.length; offset += REPLAY_CHUNK) {
       if (flowing === false && this.#resumes === seen && !watch.aborted) {
         const at = offset
@@ -97,6 +102,10 @@ class BodySender {
       const end = Math.min(body.length, offset + REPLAY_CHUNK)
       flowing = handler.onData?.(Buffer.from(body.buffer, body.byteOffset + offset, end - offset))
     }
+    // fetch keeps `resume`, and with it this sender, until well after the response is gone (its
+    // body stream is held by a FinalizationRegistry until the Response is collected): holding
+    // the body too made every replayed body outlive a scavenge and wait for a full collection.
+    this.#body = null
     return watch.aborted ? this.#aborted() : true
   }
 

@@ -59,9 +59,10 @@ export interface BinaryReader {
   /**
    * The replay fast path (native reader only): from a request's dispatch parts, the first record of
    * its key decompressed into `target` at `offset` and laid out into `layout`, when the key has the
-   * simple form and that record was recorded with exactly this method and URL. Returns the id and
-   * length packed as `formats/packed_lookup.ts` reads them, `EXACT_NO_ROOM - length` when the
-   * record does not fit, or -1: look the request up with `lookupFirstInto`.
+   * simple form and that record was recorded with exactly this method and URL. Returns its id
+   * (with whether it is the only record of its key) packed as `formats/packed_lookup.ts` reads
+   * it, `EXACT_NO_ROOM - length` when the record does not fit, or -1: look the request up with
+   * `lookupFirstInto`.
    */
   lookupRequestInto?(
     method: string,

@@ -60,9 +60,9 @@ export declare class NativeDvdReader {
    * has the simple form (`native/src/request_key.rs`), and decompresses
    * the key's first record into `target` from `offset` on, with its layout
    * in `layout`. When that record has the common shape and was recorded
-   * with exactly this method and URL, returns `(length * 2 + only) * 2^32
-   * + id`, its length below 2^20 and `only` 1 when it is the only record of
-   * its key hash. Returns `-2 - length` when it does not fit after
+   * with exactly this method and URL, returns `only * 2^32 + id`, `only`
+   * being 1 when it is the only record of its key hash (its length is in
+   * the layout's spans). Returns `-2 - length` when it does not fit after
    * `offset`, and -1 in every other case: look the request up the general
    * way (`lookupFirstInto`). A record returned here is always the one the
    * general way finds first for the request.

@@ -266,3 +266,22 @@ test('a lower-case head through undici.request is answered without a body', asyn
   t.is(general.count, 0)
   await dvd.close()
 })
+
+test('records larger than the fast path’s scratch buffer are answered by it, body intact', async (t) => {
+  const origin = 'http://replay.test'
+  const sizes = [100_000, 3 << 20, 10]
+  const bodies = sizes.map((size, i) => Buffer.alloc(size, i + 1))
+  const recordings: Recording[] = bodies.map((body, i) => ({
+    request: { method: 'GET', url: `${origin}/big/${i}`, headers: [] },
+    outcome: { status: 200, headers: [], body },
+  }))
+  const dvd = await DVDLoader.open(writeRecordings(recordings), { recordMode: 'none' })
+  const general = countGeneral(dvd)
+  const replayed = []
+  for (let i = 0; i < sizes.length; i++) {
+    replayed.push(Buffer.from(await (await fetchVia(dvd, `${origin}/big/${i}`)).arrayBuffer()))
+  }
+  for (const [i, body] of replayed.entries()) t.true(body.equals(bodies[i]!), `body ${i}`)
+  t.is(general.count, 0)
+  await dvd.close()
+})

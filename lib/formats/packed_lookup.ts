@@ -28,10 +28,9 @@ export function lookupLength(packed: number): number {
 }
 
 /**
- * `lookupRequestInto` (the replay fast path) packs its answer differently: the record's length
- * (below 2^20) and a bit telling whether it is the only record of its key hash in the high part,
- * its id in the low part. At most this value, the record did not fit and its length is
- * `EXACT_NO_ROOM - result`; -1 means "look it up the general way".
+ * `lookupRequestInto` (the replay fast path) answers the found record's id in the low part and, in
+ * the high part, 1 when it is the only record of its key hash. At most this value, the record did
+ * not fit and its length is `EXACT_NO_ROOM - result`; -1 means "look it up the general way".
  */
 export const EXACT_NO_ROOM = -2
 
@@ -40,12 +39,7 @@ export function exactId(packed: number): number {
   return packed % HIGH
 }
 
-/** The record length of a non-negative `lookupRequestInto` result. */
-export function exactLength(packed: number): number {
-  return Math.floor(packed / (2 * HIGH))
-}
-
 /** Whether the record of a non-negative `lookupRequestInto` result is the only one of its key hash. */
 export function exactOnly(packed: number): boolean {
-  return Math.floor(packed / HIGH) % 2 === 1
+  return packed >= HIGH
 }

@@ -111,13 +111,36 @@ function view(bytes: Buffer, start: number, layout: Uint32Array, slot: number): 
   )
 }
 
-/** The response of a laid-out record, its strings read through `strings`. */
-function response(bytes: Buffer, start: number, layout: Uint32Array, strings: Strings): DVDResponse {
+/**
+ * A copy of the bytes between the two offsets in `slot`, `slot + 1` of a layout, in a Buffer of its
+ * own (from Node's Buffer pool when it is small, as `Buffer.from` allocates).
+ */
+function copy(bytes: Buffer, start: number, layout: Uint32Array, slot: number): Buffer {
+  const from = start + layout[slot]!
+  const to = start + layout[slot + 1]!
+  const out = Buffer.allocUnsafe(to - from)
+  bytes.copy(out, 0, from, to)
+  return out
+}
+
+/**
+ * The response of a laid-out record, its strings read through `strings`, its body a view into
+ * `bytes` or (`copyBody`) a copy.
+ */
+function response(
+  bytes: Buffer,
+  start: number,
+  layout: Uint32Array,
+  strings: Strings,
+  copyBody: boolean,
+): DVDResponse {
   const flags = layout[FLAGS]!
+  const body =
+    flags & HAS_RESPONSE_BODY ? (copyBody ? copy : view)(bytes, start, layout, RESPONSE_BODY) : null
   const response: DVDResponse = {
     status: layout[STATUS]!,
     headers: strings.pairs(FIXED_SLOTS + 4 * layout[REQUEST_HEADERS]!, layout[RESPONSE_HEADERS]!),
-    body: flags & HAS_RESPONSE_BODY ? view(bytes, start, layout, RESPONSE_BODY) : null,
+    body,
   }
   if (flags & HAS_REASON) response.statusText = strings.text(REASON)
   if (flags & BODY_DECODED) response.bodyDecoded = true
@@ -142,20 +165,17 @@ export function recordingFromLayout(bytes: Buffer, start: number, layout: Uint32
     headers: strings.pairs(FIXED_SLOTS, layout[REQUEST_HEADERS]!),
   }
   if (layout[FLAGS]! & HAS_REQUEST_BODY) request.body = view(bytes, start, layout, REQUEST_BODY)
-  return { request, outcome: response(bytes, start, layout, strings) }
+  return { request, outcome: response(bytes, start, layout, strings, false) }
 }
 
 /**
  * Only the response of a laid-out record (see {@link recordingFromLayout}), for the replay fast
- * path, whose request was already compared with the incoming one by the native reader.
+ * path, whose request was already compared with the incoming one by the native reader. Nothing in
+ * it refers to `bytes`: its body is a copy, so `bytes` may be written again at once.
  */
 export function responseFromLayout(bytes: Buffer, start: number, layout: Uint32Array): DVDResponse {
   const ascii = (layout[FLAGS]! & ALL_ASCII) !== 0
   const firstPair = FIXED_SLOTS + 4 * layout[REQUEST_HEADERS]!
-  return response(
-    bytes,
-    start,
-    layout,
-    new Strings(bytes, start, layout, ascii, false, firstPair, pairsEnd(layout)),
-  )
+  const strings = new Strings(bytes, start, layout, ascii, false, firstPair, pairsEnd(layout))
+  return response(bytes, start, layout, strings, true)
 }

@@ -302,9 +302,9 @@ impl NativeDvdReader {
     /// has the simple form (`native/src/request_key.rs`), and decompresses
     /// the key's first record into `target` from `offset` on, with its layout
     /// in `layout`. When that record has the common shape and was recorded
-    /// with exactly this method and URL, returns `(length * 2 + only) * 2^32
-    /// + id`, its length below 2^20 and `only` 1 when it is the only record of
-    /// its key hash. Returns `-2 - length` when it does not fit after
+    /// with exactly this method and URL, returns `only * 2^32 + id`, `only`
+    /// being 1 when it is the only record of its key hash (its length is in
+    /// the layout's spans). Returns `-2 - length` when it does not fit after
     /// `offset`, and -1 in every other case: look the request up the general
     /// way (`lookupFirstInto`). A record returned here is always the one the
     /// general way finds first for the request.
@@ -335,11 +335,11 @@ impl NativeDvdReader {
         let layout = unsafe { layout.as_mut() };
         Ok(
             match exact::find_exact(r, matchers, (method, origin, path), room, layout)? {
-                exact::Exact::Found { id, len, only } if len < 1 << 20 => {
-                    (len * 2 + usize::from(only)) as f64 * 4_294_967_296.0 + f64::from(id)
+                exact::Exact::Found { id, only, .. } => {
+                    f64::from(u8::from(only)) * 4_294_967_296.0 + f64::from(id)
                 }
                 exact::Exact::NoRoom(len) => -2.0 - len as f64,
-                _ => -1.0,
+                exact::Exact::NotFound => -1.0,
             },
         )
     }
