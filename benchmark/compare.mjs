@@ -60,7 +60,7 @@ const outDir = opt('out') ?? (quick ? mkdtempSync(join(tmpdir(), 'dvd-rw-bench-q
 // falls within fetch's JIT warm-up, where one pass differs from the next by up to 40%: twice as
 // many passes and one more, which the whole N = 1,000 sweep affords in about a minute.
 const ROUNDS = Number(opt('rounds') ?? (quick ? 1 : 5))
-const roundsFor = (n) => (n < 10_000 && !opt('rounds') ? 2 * ROUNDS + 1 : ROUNDS)
+const roundsFor = (n) => (n < 10_000 && !quick && !opt('rounds') ? 2 * ROUNDS + 1 : ROUNDS)
 const ROUND_MAX_S = 60
 
 /**
@@ -345,7 +345,7 @@ function report(results, info, command, minutes) {
   )
   lines.push('')
   lines.push(
-    `Workload: 3 hosts × 2 methods × 50 paths, unique \`?id=i&page=…\`, headers \`x-trace-id\` + \`accept\`, POST bodies \`{"i": i}\`, 2 KiB response bodies; all N requests replayed once through \`fetch\` in a seeded shuffled order, every body verified. Cap ${CAP_S} s per tool and N (${Math.max(CAP_S, 600)} s at N = 1,000,000). Ratios (×) are against dvd-rw binary (native) at the same N in the same run. Tools whose run takes under ${ROUND_MAX_S} s are run ${ROUNDS} times (${roundsFor(1000)} below N = 10,000), in passes over all tools, and each figure is the median of those runs (the per-request samples are listed under each table); longer runs are single. The MockAgent floor runs right after dvd-rw binary in each pass, and their pass-by-pass ratios are listed too.`,
+    `Workload: 3 hosts × 2 methods × 50 paths, unique \`?id=i&page=…\`, headers \`x-trace-id\` + \`accept\`, POST bodies \`{"i": i}\`, 2 KiB response bodies; all N requests replayed once through \`fetch\` in a seeded shuffled order, every body verified. Cap ${CAP_S} s per tool and N (${Math.max(CAP_S, 600)} s at N = 1,000,000). Ratios (×) are against dvd-rw binary (native) at the same N in the same run. Tools whose run takes under ${ROUND_MAX_S} s are run ${ROUNDS} times${SIZES.some((n) => roundsFor(n) !== ROUNDS) ? ` (${roundsFor(1000)} below N = 10,000)` : ''}, in passes over all tools, and each figure is the median of those runs (the per-request samples are listed under each table); longer runs are single. The MockAgent floor runs right after dvd-rw binary in each pass, and their pass-by-pass ratios are listed too.`,
   )
   for (const kind of [mainKind, otherKind]) {
     const rows = results.filter((x) => x.kind === kind)

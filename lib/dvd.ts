@@ -56,10 +56,14 @@ export interface RecordingStore {
 /** What {@link RecordingStore.findExact} found. */
 export interface ExactMatch {
   /** The recording's id. */
-  id: number
+  readonly id: number
   /** Whether it is the only recording the store holds under the request's key. */
-  only: boolean
-  response: DVDResponse
+  readonly only: boolean
+  /**
+   * Its response, built when asked (a found recording is not always answered): ask before the
+   * store's next lookup, which may reuse what it was read into.
+   */
+  response(): DVDResponse
 }
 
 /** A store held in memory, indexed by key once when built. */
@@ -377,7 +381,7 @@ export class DVD {
     const repeat = this.settings.allowPlaybackRepeats && found.only && this.#added.count === 0
     if (this.#plays.get(found.id) !== 0 && !repeat) return undefined
     this.#plays.add(found.id)
-    return found.response
+    return found.response()
   }
 
   /** Decides what happens to an outgoing request under this DVD's record mode. */

@@ -110,6 +110,7 @@ class BodySender {
   }
 
   #aborted(): false {
+    this.#body = null
     this.handler.onError?.(abortError(this.watch.reason))
     return false
   }

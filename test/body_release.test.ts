@@ -32,13 +32,20 @@ test('a replayed body is released once sent, though the consumer keeps resume', 
     DEFAULT_MATCH_ON,
   )
   const dvd = await DVDLoader.open(file, { recordMode: 'none' })
-  // Watch the body the DVD hands to its interceptor.
+  // Watch the body the DVD hands to its interceptor, by its fast path or its general one.
   let served: WeakRef<Uint8Array> | undefined
   const replayExact = dvd.dvd.replayExact.bind(dvd.dvd)
   dvd.dvd.replayExact = (method, o, path) => {
     const response = replayExact(method, o, path)
     if (response?.body) served = new WeakRef(response.body)
     return response
+  }
+  const decide = dvd.dvd.decide.bind(dvd.dvd)
+  dvd.dvd.decide = (request) => {
+    const decision = decide(request)
+    const outcome = decision.kind === 'replay' ? decision.recording.outcome : undefined
+    if (outcome && 'body' in outcome && outcome.body) served = new WeakRef(outcome.body)
+    return decision
   }
   const kept: { resume?: () => void; chunks: number } = { chunks: 0 }
   await new Promise<void>((resolve, reject) => {
@@ -58,6 +65,7 @@ test('a replayed body is released once sent, though the consumer keeps resume', 
   })
   t.is(kept.chunks, 1)
   t.truthy(kept.resume)
+  t.truthy(served?.deref(), 'the body is watched')
   // Collected only when nothing of dvd-rw's that `resume` reaches still holds it.
   await new Promise((resolve) => setImmediate(resolve))
   gc()

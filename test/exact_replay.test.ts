@@ -120,7 +120,7 @@ test('the fast path answers simple requests as the general lookup does, by the k
       t.not(found, undefined, name)
       answered++
     }
-    if (found) bodies.push([found.id, found.response.body!])
+    if (found) bodies.push([found.id, found.response().body!])
   })
   t.true(answered >= 1500, `${answered} simple requests answered by the fast path`)
   // Checked once all are found: no body handed out was overwritten by a later record.
@@ -282,6 +282,28 @@ test('records larger than the fast path’s scratch buffer are answered by it, b
     replayed.push(Buffer.from(await (await fetchVia(dvd, `${origin}/big/${i}`)).arrayBuffer()))
   }
   for (const [i, body] of replayed.entries()) t.true(body.equals(bodies[i]!), `body ${i}`)
+  t.is(general.count, 0)
+  await dvd.close()
+})
+
+test('bodies replayed one after the other stay intact while the consumer holds them all', async (t) => {
+  const origin = 'http://replay.test'
+  const sizes = [10, 3000, 100_000, 70_000]
+  const recordings: Recording[] = sizes.map((size, i) => ({
+    request: { method: 'GET', url: `${origin}/held/${i}`, headers: [] },
+    outcome: { status: 200, headers: [], body: Buffer.alloc(size, i + 1) },
+  }))
+  const dvd = await DVDLoader.open(writeRecordings(recordings), { recordMode: 'none' })
+  const general = countGeneral(dvd)
+  // Every response is in hand before any body is read.
+  const responses = []
+  for (let i = 0; i < sizes.length; i++) {
+    responses.push(await request(`${origin}/held/${i}`, { dispatcher: dvd.dispatcher }))
+  }
+  for (const [i, res] of responses.entries()) {
+    const body = Buffer.from(await res.body.arrayBuffer())
+    t.true(body.equals(Buffer.alloc(sizes[i]!, i + 1)), `body ${i}`)
+  }
   t.is(general.count, 0)
   await dvd.close()
 })

@@ -244,6 +244,20 @@ function newSlab(bytes: number): Buffer {
   return slab
 }
 
+/** A record the fast path found, its response read from the buffer it was decompressed into. */
+class ExactRecord implements ExactMatch {
+  constructor(
+    readonly id: number,
+    readonly only: boolean,
+    readonly bytes: Buffer,
+    readonly layout: Uint32Array,
+  ) {}
+
+  response(): DVDResponse {
+    return responseFromLayout(this.bytes, 0, this.layout)
+  }
+}
+
 /** A DVD store backed by an open binary file. */
 export class BinaryStore implements RecordingStore {
   readonly reader: BinaryReader
@@ -353,7 +367,7 @@ export class BinaryStore implements RecordingStore {
       throw asFormatError(this.file, error)
     }
     if (found < 0) return undefined
-    return { id: exactId(found), only: exactOnly(found), response: responseFromLayout(scratch, 0, layout) }
+    return new ExactRecord(exactId(found), exactOnly(found), scratch, layout)
   }
 
   get(id: number): Recording {

@@ -4,6 +4,7 @@
  * Replay then creates only the strings the recording holds, instead of decoding every value
  * generically; a record without a layout is decoded by `decodeRecording`, with the same result.
  */
+import { markAsUntransferable } from 'node:worker_threads'
 import type { DVDRequest, DVDResponse, HeaderPair, Recording } from '../model.js'
 
 const STATUS = 0
@@ -113,12 +114,16 @@ function view(bytes: Buffer, start: number, layout: Uint32Array, slot: number): 
 
 /**
  * A copy of the bytes between the two offsets in `slot`, `slot + 1` of a layout, in a Buffer of its
- * own (from Node's Buffer pool when it is small, as `Buffer.from` allocates).
+ * own: from Node's Buffer pool when it is small, as `Buffer.from` allocates; otherwise with an
+ * ArrayBuffer of its own, marked untransferable as the pool is, because a body is handed out in
+ * slices of that buffer and a consumer transferring (detaching) one slice's buffer would break
+ * the slices still to come.
  */
 function copy(bytes: Buffer, start: number, layout: Uint32Array, slot: number): Buffer {
   const from = start + layout[slot]!
   const to = start + layout[slot + 1]!
   const out = Buffer.allocUnsafe(to - from)
+  if (to - from >= Buffer.poolSize >>> 1) markAsUntransferable(out.buffer)
   bytes.copy(out, 0, from, to)
   return out
 }
