@@ -2,8 +2,8 @@
 //   - open time at N = 1,000 and N = 1,000,000 (median of 21 opens each);
 //   - lookup + decode of one recording, no fetch, median µs at each N: through DVD.decide (the
 //     general path) and through the store's fast path (findExact, which replay tries first);
-//   - replay through fetch at each N against undici's MockAgent answering a fixed 2 KiB body, in
-//     alternating rounds (median of the round-by-round ratios), each N in a fresh process;
+//   - replay through fetch at each N against undici's MockAgent answering a fixed 2 KiB body, each
+//     run in a fresh process, in pairs run back to back (median of the pair-by-pair ratios);
 //   - resident memory growth after opening the largest DVD;
 //   - file size against the JSON DVD, for random and for JSON-text bodies (N = 10,000, the bodies of
 //     the comparison's workload: distinct per request);
@@ -62,50 +62,38 @@ function* sources(items) {
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 const mb = (bytes) => (bytes / 1e6).toFixed(1)
 
+/** Requests replayed before timing (both sides compiled and warm), and timed, per run. */
+const WARM_REQUESTS = 5_000
+const TIMED_REQUESTS = 20_000
+
 /**
- * Replay through fetch against MockAgent's floor (the cost of fetch itself), in a process of its
- * own: a process that has already replayed other DVDs carries their heap, and garbage collection
- * then weighs on the side that allocates more. This machine's speed drifts by tens of percent
- * within seconds, so each DVD round runs right after a floor round on the same requests, and the
- * figure is the median of the round-by-round ratios.
+ * One side of the fetch comparison, in a process of its own (so neither side pays for the other's
+ * garbage or compiled code): µs per request of TIMED_REQUESTS requests of ids 0..n-1 through
+ * `fetch`, answered by the DVD or (`floor`) by MockAgent with one fixed 2 KiB body, each body read.
  */
-async function fetchPairs(file, n) {
-  const REQUESTS = quick ? 2_000 : 5_000
-  const ROUNDS = quick ? 3 : 7
-  const mock = fixedBodyAgent(hosts, randomBody, { 'content-type': 'application/json' })
-  /** µs per request for REQUESTS requests of ids 0..n-1 from seed `x`, each body read. */
-  async function perRequest(dispatcher, x) {
+async function fetchSide(file, n, floor) {
+  const dispatcher = floor
+    ? fixedBodyAgent(hosts, randomBody, { 'content-type': 'application/json' })
+    : (await DVDLoader.open(file, { recordMode: 'none', allowPlaybackRepeats: true })).dispatcher
+  async function run(count, x) {
     const t0 = performance.now()
-    for (let i = 0; i < REQUESTS; i++) {
+    for (let i = 0; i < count; i++) {
       x = (x * 1103515245 + 12345) & 0x7fffffff
       const req = request(x % n)
       const res = await fetch(req.url, { method: req.method, headers: req.headers, dispatcher })
       const body = await res.arrayBuffer()
       if (body.byteLength !== 2048) throw new Error(`wrong body length ${body.byteLength}`)
     }
-    return ((performance.now() - t0) * 1000) / REQUESTS
+    return ((performance.now() - t0) * 1000) / count
   }
-  const dvd = await DVDLoader.open(file, { recordMode: 'none', allowPlaybackRepeats: true })
-  // Unmeasured: both paths compiled and warm before the first pair.
-  await perRequest(mock, 1)
-  await perRequest(dvd.dispatcher, 1)
-  const floors = []
-  const replays = []
-  const ratios = []
-  for (let r = 0; r < ROUNDS; r++) {
-    const floor = await perRequest(mock, 99 + r)
-    const replay = await perRequest(dvd.dispatcher, 99 + r)
-    floors.push(floor)
-    replays.push(replay)
-    ratios.push(replay / floor)
-  }
-  return { floor: median(floors), replay: median(replays), ratio: median(ratios), ratios }
+  await run(WARM_REQUESTS, 1)
+  return run(TIMED_REQUESTS, 99)
 }
 
 const fetchChild = process.argv.indexOf('--fetch-child')
 if (fetchChild !== -1) {
-  const { file, n } = JSON.parse(process.argv[fetchChild + 1])
-  process.stdout.write(JSON.stringify(await fetchPairs(file, n)))
+  const { file, n, floor } = JSON.parse(process.argv[fetchChild + 1])
+  process.stdout.write(JSON.stringify(await fetchSide(file, n, floor)))
   process.exit(0)
 }
 
@@ -181,18 +169,45 @@ try {
     exact.set(n, median(fast))
   }
 
-  // Replay through fetch, against MockAgent's floor: each N in a fresh process (see fetchPairs).
+  // Replay through fetch, against MockAgent's floor: every run in a fresh process (see fetchSide),
+  // the two sides in pairs run back to back, which goes first alternating (the machine's speed
+  // drifts within seconds); the figure is the median of the pair-by-pair ratios.
+  const PASSES = quick ? 3 : 7
   const viaFetch = new Map()
   for (const n of SIZES) {
-    const config = JSON.stringify({ file: files.get(n), n })
-    warmPageCache([files.get(n)])
-    const child = spawnSync(
-      process.execPath,
-      ['--expose-gc', fileURLToPath(import.meta.url), ...(quick ? ['--quick'] : []), '--fetch-child', config],
-      { encoding: 'utf8', maxBuffer: 1 << 20 },
-    )
-    if (child.status !== 0) throw new Error(child.stderr)
-    viaFetch.set(n, JSON.parse(child.stdout))
+    const side = (floor) => {
+      warmPageCache([files.get(n)])
+      const child = spawnSync(
+        process.execPath,
+        [
+          '--expose-gc',
+          fileURLToPath(import.meta.url),
+          '--fetch-child',
+          JSON.stringify({ file: files.get(n), n, floor }),
+        ],
+        { encoding: 'utf8', maxBuffer: 1 << 20 },
+      )
+      if (child.status !== 0) throw new Error(child.stderr)
+      return Number(child.stdout)
+    }
+    const floors = []
+    const replays = []
+    const ratios = []
+    for (let p = 0; p < PASSES; p++) {
+      let floor
+      let replay
+      if (p % 2 === 0) {
+        floor = side(true)
+        replay = side(false)
+      } else {
+        replay = side(false)
+        floor = side(true)
+      }
+      floors.push(floor)
+      replays.push(replay)
+      ratios.push(replay / floor)
+    }
+    viaFetch.set(n, { floor: median(floors), replay: median(replays), ratio: median(ratios), ratios })
   }
 
   // Resident memory after opening the largest DVD, in a fresh process so nothing else is counted.
