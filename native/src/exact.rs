@@ -9,7 +9,7 @@
 use crate::error::DvdResult;
 use crate::reader::Reader;
 use crate::record_layout::{method_and_url, record_layout};
-use crate::request_key::{simple_key, UrlMatcher};
+use crate::request_key::{write_simple_key, UrlMatcher};
 
 /// What [`find_exact`] found.
 #[derive(Debug, PartialEq, Eq)]
@@ -41,19 +41,19 @@ fn recorded_as(record: &[u8], layout: &[u32], method: &str, origin: &str, path: 
 
 /// Finds the recording for a request given by its dispatch parts, for an
 /// index built on `matchers`; decompresses it into `room` and lays it out
-/// into `layout` (see [`Exact`]).
+/// into `layout` (see [`Exact`]). `key` is a buffer for the request's key.
 pub fn find_exact(
     reader: &Reader,
     matchers: &[UrlMatcher],
     (method, origin, path): (&str, &str, &str),
+    key: &mut String,
     room: &mut [u8],
     layout: &mut [u32],
 ) -> DvdResult<Exact> {
-    let Some(key) = simple_key(method, origin, path, matchers) else {
+    if write_simple_key(key, method, origin, path, matchers).is_none() {
         return Ok(Exact::NotFound);
-    };
-    let ids = reader.lookup(key.as_bytes())?;
-    let Some(&id) = ids.first() else {
+    }
+    let Some((id, only)) = reader.first_of(key.as_bytes())? else {
         return Ok(Exact::NotFound);
     };
     let len = match reader.read_record(id, room)? {
@@ -65,17 +65,13 @@ pub fn find_exact(
     {
         return Ok(Exact::NotFound);
     }
-    Ok(Exact::Found {
-        id,
-        len,
-        only: ids.len() == 1,
-    })
+    Ok(Exact::Found { id, len, only })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request_key::url_matchers;
+    use crate::request_key::{simple_key, url_matchers};
     use crate::test_dir::TestDir;
     use crate::writer::Writer;
 
@@ -132,7 +128,15 @@ mod tests {
 
     fn find(reader: &Reader, request: (&str, &str, &str), room: &mut [u8]) -> Exact {
         let matchers = url_matchers(MATCH_ON).unwrap();
-        find_exact(reader, &matchers, request, room, &mut [0u32; 64]).unwrap()
+        find_exact(
+            reader,
+            &matchers,
+            request,
+            &mut String::new(),
+            room,
+            &mut [0u32; 64],
+        )
+        .unwrap()
     }
 
     #[test]

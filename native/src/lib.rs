@@ -36,6 +36,7 @@ use napi::bindgen_prelude::{BigInt, BufferSlice, FromNapiValue, Uint32ArraySlice
 use napi::Env;
 use napi_derive::napi;
 use short_text::ShortText;
+use std::cell::RefCell;
 
 // Every export fails with an `Error` whose `code` is `DVD_ERR_*` (see error.rs).
 
@@ -170,6 +171,8 @@ pub struct NativeDvdReader {
     inner: Option<reader::Reader>,
     /// The file's `match_on` as matchers, when they read only the method and URL.
     url_matchers: Option<Vec<request_key::UrlMatcher>>,
+    /// The buffer `lookupRequestInto` writes each request's key into.
+    key: RefCell<String>,
 }
 
 impl NativeDvdReader {
@@ -188,6 +191,7 @@ impl NativeDvdReader {
         Ok(NativeDvdReader {
             url_matchers: request_key::url_matchers(inner.match_on()),
             inner: Some(inner),
+            key: RefCell::new(String::new()),
         })
     }
 
@@ -329,12 +333,16 @@ impl NativeDvdReader {
         ) else {
             return Ok(-1.0);
         };
+        // Never busy: nothing calls back into JavaScript during a lookup.
+        let Ok(mut key) = self.key.try_borrow_mut() else {
+            return Ok(-1.0);
+        };
         let room = room(&mut target, offset)?;
         // SAFETY: the call is synchronous on the JS thread, so nothing else
         // touches the array while it is written.
         let layout = unsafe { layout.as_mut() };
         Ok(
-            match exact::find_exact(r, matchers, (method, origin, path), room, layout)? {
+            match exact::find_exact(r, matchers, (method, origin, path), &mut key, room, layout)? {
                 exact::Exact::Found { id, only, .. } => {
                     f64::from(u8::from(only)) * 4_294_967_296.0 + f64::from(id)
                 }

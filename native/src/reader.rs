@@ -89,6 +89,9 @@ const KEEP_SCRATCH: usize = 1 << 20;
 /// Records whose bound (length plus block overhead) is at most this are read in one go; larger
 /// ones have their block headers checked first.
 const FIRST_READ: usize = 64 << 10;
+/// The records of a mapped file whose record blocks take at most this many bytes are read
+/// through the mapping rather than with positioned reads (see [`Reader::with_record`]).
+pub const MAP_READ_MAX: usize = 32 << 20;
 
 /// Validated byte ranges of the file.
 #[derive(Clone, Debug)]
@@ -179,6 +182,8 @@ pub struct Reader {
     verified: Vec<Cell<u64>>,
     /// Compressed blocks of the record being read (mapped files read records with `pread`).
     scratch: RefCell<Vec<u8>>,
+    /// Whether a mapped file's records are read through the mapping (see [`MAP_READ_MAX`]).
+    map_reads: bool,
 }
 
 fn usize_of(v: u64, what: &str) -> DvdResult<usize> {
@@ -375,6 +380,15 @@ impl Reader {
         Self::from_storage(Storage::Map { map, file })
     }
 
+    /// Reads records with positioned reads whatever the file's size (tests of that path).
+    #[cfg(test)]
+    pub(crate) fn without_map_reads(self) -> Self {
+        Reader {
+            map_reads: false,
+            ..self
+        }
+    }
+
     /// Validates an in-memory copy of a file.
     pub fn from_bytes(bytes: Vec<u8>) -> DvdResult<Self> {
         Self::from_storage(Storage::Owned(bytes))
@@ -382,6 +396,7 @@ impl Reader {
 
     fn from_storage(storage: Storage) -> DvdResult<Self> {
         let (desc, layout, match_on) = validate(storage.bytes())?;
+        let map_reads = layout.blocks.len() <= MAP_READ_MAX;
         let pieces = layout.dir.len() / DIR_ENTRY_LEN;
         let words = pieces.div_ceil(64);
         let r = Reader {
@@ -393,6 +408,7 @@ impl Reader {
             fields_layout: OnceCell::new(),
             verified: (0..words).map(|_| Cell::new(0)).collect(),
             scratch: RefCell::new(Vec::new()),
+            map_reads,
         };
         if pieces <= EAGER_PIECES {
             r.ensure_all()?;
@@ -500,6 +516,25 @@ impl Reader {
         Ok(out)
     }
 
+    /// The first id of the records whose key hash is that of `key`, and whether it is the only
+    /// one; `None` when there is none. The replay fast path's lookup: no list is built.
+    pub fn first_of(&self, key: &[u8]) -> DvdResult<Option<(u32, bool)>> {
+        let t = self.table()?;
+        let bytes = t.probe_with(key_hash(key), &|r| self.ensure(SEC_HASH, r))?;
+        let Some(first) = bytes.get(..4) else {
+            return Ok(None);
+        };
+        let mut id = [0u8; 4];
+        id.copy_from_slice(first);
+        let id = u32::from_le_bytes(id);
+        if id >= self.layout.count {
+            return Err(DvdError::corrupt(format!(
+                "hash bucket holds invalid record id {id}"
+            )));
+        }
+        Ok(Some((id, bytes.len() == 4)))
+    }
+
     fn entry(&self, id: u32) -> DvdResult<(usize, usize, usize)> {
         if id >= self.layout.count {
             return Err(DvdError::range(format!(
@@ -536,7 +571,10 @@ impl Reader {
     /// fault-around neighbours) into this process's resident set, so replaying a whole DVD would
     /// make it as large as the file, and handing pages back costs a fault on every later read. The
     /// record's extent is bounded by its length: a block is stored raw when compression does not
-    /// shrink it, so blocks never exceed their content plus [`BLOCK_OVERHEAD`].
+    /// shrink it, so blocks never exceed their content plus [`BLOCK_OVERHEAD`]. Files whose
+    /// records take at most [`MAP_READ_MAX`] bytes are the exception: the resident set grows by
+    /// that much at most, and each read saves a system call (about a quarter of the addon's time
+    /// per replayed request, timed between `fetch`'s own work: 2.5 against 3.3 µs).
     fn with_record<T>(
         &self,
         id: u32,
@@ -544,8 +582,9 @@ impl Reader {
     ) -> DvdResult<T> {
         let named = |e: DvdError| DvdError::new(e.code, format!("record {id}: {}", e.message));
         let (pos, blocks, len) = self.entry(id)?;
-        let Storage::Map { file, .. } = &self.storage else {
-            return f(self.block_area(), pos, blocks, len).map_err(named);
+        let file = match &self.storage {
+            Storage::Map { file, .. } if !self.map_reads => file,
+            _ => return f(self.block_area(), pos, blocks, len).map_err(named),
         };
         if blocks != blocks_for(len) {
             return Err(named(DvdError::corrupt(

@@ -222,7 +222,7 @@ fn mapped_records_are_read_with_positioned_reads_of_any_size() {
         w.add(rec, format!("k{i}").as_bytes(), b"f").unwrap();
     }
     w.finish().unwrap();
-    let r = Reader::open(&path).unwrap();
+    let r = Reader::open(&path).unwrap().without_map_reads();
     let before = PREADS.with(Cell::get);
     let n = records.len() as u32;
     let mut out = Vec::new();
@@ -262,7 +262,7 @@ fn a_lying_record_length_is_refused_before_its_bytes_are_read() {
     bytes[at + 12..at + 16].copy_from_slice(&claim.to_le_bytes());
     reseal(&mut bytes);
     std::fs::write(&path, &bytes).unwrap();
-    let r = Reader::open(&path).unwrap();
+    let r = Reader::open(&path).unwrap().without_map_reads();
     let before = PREAD_BYTES.with(Cell::get);
     let e = r.record(0).unwrap_err();
     assert_eq!(e.code, ErrorCode::Corrupt, "{e}");
@@ -273,6 +273,31 @@ fn a_lying_record_length_is_refused_before_its_bytes_are_read() {
         "read before checking"
     );
     assert_eq!(r.record(1).unwrap(), records[1]);
+    // Read through the mapping, the lie is refused the same way.
+    let mapped = Reader::open(&path).unwrap();
+    let e = mapped.record(0).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Corrupt, "{e}");
+    assert!(e.message.starts_with("record 0: "), "{e}");
+    assert_eq!(mapped.record(1).unwrap(), records[1]);
+}
+
+#[test]
+fn records_of_a_small_mapped_file_are_read_through_the_mapping() {
+    let dir = test_dir("map-reads");
+    let path = dir.join("m.dvd.lz4");
+    let records: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_le_bytes().repeat(500)).collect();
+    let mut w = Writer::create(&path, "m").unwrap();
+    for (i, rec) in records.iter().enumerate() {
+        w.add(rec, format!("k{i}").as_bytes(), b"f").unwrap();
+    }
+    w.finish().unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert!(r.layout.blocks.len() <= MAP_READ_MAX);
+    let before = PREADS.with(Cell::get);
+    for (id, rec) in records.iter().enumerate().rev() {
+        assert_eq!(&r.record(id as u32).unwrap(), rec, "record {id}");
+    }
+    assert_eq!(PREADS.with(Cell::get), before, "no positioned read");
 }
 
 #[test]

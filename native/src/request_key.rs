@@ -148,6 +148,20 @@ pub fn simple_key(
     path: &str,
     matchers: &[UrlMatcher],
 ) -> Option<String> {
+    let mut key = String::new();
+    write_simple_key(&mut key, method, origin, path, matchers).map(|()| key)
+}
+
+/// [`simple_key`] written into `key` (cleared first), so that a caller can
+/// reuse one buffer for every request.
+pub fn write_simple_key(
+    key: &mut String,
+    method: &str,
+    origin: &str,
+    path: &str,
+    matchers: &[UrlMatcher],
+) -> Option<()> {
+    key.clear();
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
         return None;
     }
@@ -179,7 +193,6 @@ pub fn simple_key(
     {
         return None;
     }
-    let mut key = String::with_capacity(origin.len() + path.len() * 2 + 32);
     key.push('[');
     for (i, matcher) in matchers.iter().enumerate() {
         key.push_str(if i > 0 { ",\"" } else { "\"" });
@@ -191,12 +204,12 @@ pub fn simple_key(
             UrlMatcher::Host => key.push_str(host),
             UrlMatcher::Port => key.push_str(port_value),
             UrlMatcher::Path => key.push_str(pathname),
-            UrlMatcher::Query => push_query(&mut key, search)?,
+            UrlMatcher::Query => push_query(key, search)?,
         }
         key.push('"');
     }
     key.push(']');
-    Some(key)
+    Some(())
 }
 
 #[cfg(test)]
