@@ -219,6 +219,20 @@ impl<'a> TableView<'a> {
     pub fn decode_bucket(&self, bytes: &[u8], out: &mut Vec<u32>) -> DvdResult<()> {
         out.clear();
         out.reserve(bytes.len() / BUCKET_ID_LEN);
+        self.each_id(bytes, |id| out.push(id))
+    }
+
+    /// Checks every id of a bucket (as [`decode_bucket`](Self::decode_bucket) does) and returns
+    /// the first, without building the list.
+    pub fn check_bucket(&self, bytes: &[u8]) -> DvdResult<Option<u32>> {
+        let mut first = None;
+        self.each_id(bytes, |id| {
+            first.get_or_insert(id);
+        })?;
+        Ok(first)
+    }
+
+    fn each_id(&self, bytes: &[u8], mut f: impl FnMut(u32)) -> DvdResult<()> {
         for c in bytes.chunks_exact(BUCKET_ID_LEN) {
             let id = c.try_into().map(u32::from_le_bytes).unwrap_or(u32::MAX);
             if id >= self.count {
@@ -226,7 +240,7 @@ impl<'a> TableView<'a> {
                     "hash bucket holds invalid record id {id}"
                 )));
             }
-            out.push(id);
+            f(id);
         }
         Ok(())
     }

@@ -9,9 +9,9 @@
 use crate::error::{DvdError, DvdResult};
 use crate::fields::FieldsView;
 use crate::format::{
-    read_u32, read_u64, Descriptor, Section, CHECK_CHUNK, DESCRIPTOR_FRAME_LEN, DIR_ENTRY_LEN,
-    KIND_FOOTER, KIND_HEADER, MAX_MATCH_ON_LEN, RECORD_ENTRY_LEN, SECTION_ALIGN, SKIP_HEADER_LEN,
-    SKIP_MAGIC_FOOTER, SKIP_MAGIC_HEADER, SKIP_MAGIC_INDEX,
+    read_u32, read_u64, Descriptor, Section, BUCKET_ID_LEN, CHECK_CHUNK, DESCRIPTOR_FRAME_LEN,
+    DIR_ENTRY_LEN, KIND_FOOTER, KIND_HEADER, MAX_MATCH_ON_LEN, RECORD_ENTRY_LEN, SECTION_ALIGN,
+    SKIP_HEADER_LEN, SKIP_MAGIC_FOOTER, SKIP_MAGIC_HEADER, SKIP_MAGIC_INDEX,
 };
 use crate::frame::{
     blocks_for, check_record, decode_frame_header, decode_record, decode_record_into,
@@ -521,18 +521,9 @@ impl Reader {
     pub fn first_of(&self, key: &[u8]) -> DvdResult<Option<(u32, bool)>> {
         let t = self.table()?;
         let bytes = t.probe_with(key_hash(key), &|r| self.ensure(SEC_HASH, r))?;
-        let Some(first) = bytes.get(..4) else {
-            return Ok(None);
-        };
-        let mut id = [0u8; 4];
-        id.copy_from_slice(first);
-        let id = u32::from_le_bytes(id);
-        if id >= self.layout.count {
-            return Err(DvdError::corrupt(format!(
-                "hash bucket holds invalid record id {id}"
-            )));
-        }
-        Ok(Some((id, bytes.len() == 4)))
+        // Every id is checked, as `lookup` checks them: both refuse the same buckets.
+        let first = t.check_bucket(bytes)?;
+        Ok(first.map(|id| (id, bytes.len() == BUCKET_ID_LEN)))
     }
 
     fn entry(&self, id: u32) -> DvdResult<(usize, usize, usize)> {

@@ -204,7 +204,7 @@ fn stored_and_compressed_blocks_present() {
 }
 
 #[test]
-fn mapped_records_are_read_with_positioned_reads_of_any_size() {
+fn positioned_reads_serve_records_of_any_size() {
     let dir = test_dir("pread");
     let path = dir.join("r.dvd.lz4");
     let mut rng = Rng(7);
@@ -279,6 +279,84 @@ fn a_lying_record_length_is_refused_before_its_bytes_are_read() {
     assert_eq!(e.code, ErrorCode::Corrupt, "{e}");
     assert!(e.message.starts_with("record 0: "), "{e}");
     assert_eq!(mapped.record(1).unwrap(), records[1]);
+}
+
+#[test]
+fn records_of_a_large_mapped_file_are_read_with_positioned_reads() {
+    let dir = test_dir("pread-large");
+    let path = dir.join("l.dvd.lz4");
+    let mut rng = Rng(11);
+    // Incompressible records whose blocks take just over MAP_READ_MAX.
+    let record_len = 1 << 20;
+    let count = MAP_READ_MAX / record_len + 1;
+    let records: Vec<Vec<u8>> = (0..count)
+        .map(|_| (0..record_len).map(|_| rng.next() as u8).collect())
+        .collect();
+    let mut w = Writer::create(&path, "m").unwrap();
+    for (i, rec) in records.iter().enumerate() {
+        w.add(rec, format!("k{i}").as_bytes(), b"f").unwrap();
+    }
+    w.finish().unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert!(r.layout.blocks.len() > MAP_READ_MAX);
+    let before = PREADS.with(Cell::get);
+    assert_eq!(r.record(3).unwrap(), records[3]);
+    assert_eq!(PREADS.with(Cell::get), before + 1);
+}
+
+#[test]
+fn first_of_a_bucket_is_its_first_id_and_whether_it_is_alone() {
+    let dir = test_dir("first-of");
+    let path = dir.join("f.dvd.lz4");
+    let mut w = Writer::create(&path, "m").unwrap();
+    for (i, key) in ["a", "b", "a", "c", "a"].iter().enumerate() {
+        w.add(format!("r{i}").as_bytes(), key.as_bytes(), b"f")
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert_eq!(r.first_of(b"a").unwrap(), Some((0, false)));
+    assert_eq!(r.first_of(b"b").unwrap(), Some((1, true)));
+    assert_eq!(r.first_of(b"c").unwrap(), Some((3, true)));
+    assert_eq!(r.first_of(b"z").unwrap(), None);
+    for key in [&b"a"[..], b"b", b"c", b"z"] {
+        let ids = r.lookup(key).unwrap();
+        let expected = ids.first().map(|&id| (id, ids.len() == 1));
+        assert_eq!(r.first_of(key).unwrap(), expected);
+    }
+}
+
+#[test]
+fn first_of_refuses_a_bucket_holding_an_invalid_id_as_lookup_does() {
+    let dir = test_dir("first-of-bad");
+    let path = dir.join("f.dvd.lz4");
+    let mut w = Writer::create(&path, "m").unwrap();
+    for (i, key) in ["a", "a", "b"].iter().enumerate() {
+        w.add(format!("r{i}").as_bytes(), key.as_bytes(), b"f")
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let d = Reader::open(&path).unwrap().desc;
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The bucket ids follow the slots: make the second id of every bucket of two out of range.
+    let ids_at = (d.hash.off + u64::from(d.hash_capacity) * SLOT_LEN as u64) as usize;
+    let r = Reader::open(&path).unwrap();
+    let bucket_a = r.lookup(b"a").unwrap();
+    assert_eq!(bucket_a, vec![0, 1]);
+    drop(r);
+    let second = (0..3)
+        .map(|k| ids_at + k * 4)
+        .find(|&at| bytes[at..at + 4] == 1u32.to_le_bytes())
+        .unwrap();
+    bytes[second..second + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    reseal(&mut bytes);
+    std::fs::write(&path, &bytes).unwrap();
+    let r = Reader::open(&path).unwrap();
+    let general = r.lookup(b"a").unwrap_err();
+    let first = r.first_of(b"a").unwrap_err();
+    assert_eq!(general.code, ErrorCode::Corrupt, "{general}");
+    assert_eq!(first.code, general.code, "{first}");
+    assert_eq!(r.first_of(b"b").unwrap(), Some((2, true)));
 }
 
 #[test]
@@ -457,33 +535,51 @@ fn exercise(bytes: Vec<u8>, keys: &[Vec<u8>]) -> bool {
     true
 }
 
-/// A mapped file reads its records with positioned reads, an in-memory one by slicing: both must
-/// give the same bytes or the same error for the same file.
+/// A file read in memory, a small mapped file (records read through the mapping) and the same file
+/// with positioned reads (the path of large files) must give the same bytes or the same error.
 fn mapped_reads_like_owned(bytes: &[u8], path: &Path) {
     std::fs::write(path, bytes).unwrap();
     let code = |e: DvdError| e.code;
-    let (owned, mapped) = match (Reader::from_bytes(bytes.to_vec()), Reader::open(path)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (a, b) => {
-            assert_eq!(a.err().map(code), b.err().map(code));
+    let readers = (
+        Reader::from_bytes(bytes.to_vec()),
+        Reader::open(path),
+        Reader::open(path).map(Reader::without_map_reads),
+    );
+    let (owned, mapped, pread) = match readers {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (a, b, c) => {
+            let a = a.err().map(code);
+            assert_eq!(a, b.err().map(code));
+            assert_eq!(a, c.err().map(code));
             return;
         }
     };
     let mut short = [0u8; 4];
     for id in 0..owned.count().min(12) + 1 {
-        let (a, b) = (owned.record(id), mapped.record(id));
-        assert_eq!(a.as_ref().ok(), b.as_ref().ok(), "record {id}");
-        assert_eq!(a.err().map(code), b.err().map(code), "record {id}");
-        let (a, b) = (
-            owned.read_record(id, &mut short),
-            mapped.read_record(id, &mut short),
-        );
-        assert_eq!(a.as_ref().ok(), b.as_ref().ok(), "record {id} into 4 bytes");
-        assert_eq!(
-            a.err().map(code),
-            b.err().map(code),
-            "record {id} into 4 bytes"
-        );
+        let a = owned.record(id);
+        for (name, other) in [("mapped", &mapped), ("pread", &pread)] {
+            let b = other.record(id);
+            assert_eq!(a.as_ref().ok(), b.as_ref().ok(), "{name} record {id}");
+            assert_eq!(
+                a.as_ref().err().map(|e| e.code),
+                b.err().map(code),
+                "{name} record {id}"
+            );
+        }
+        let a = owned.read_record(id, &mut short);
+        for (name, other) in [("mapped", &mapped), ("pread", &pread)] {
+            let b = other.read_record(id, &mut short);
+            assert_eq!(
+                a.as_ref().ok(),
+                b.as_ref().ok(),
+                "{name} record {id} into 4 bytes"
+            );
+            assert_eq!(
+                a.as_ref().err().map(|e| e.code),
+                b.err().map(code),
+                "{name} record {id} into 4 bytes"
+            );
+        }
     }
 }
 

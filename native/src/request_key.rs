@@ -352,6 +352,19 @@ mod tests {
     }
 
     #[test]
+    fn a_reused_key_buffer_holds_only_the_last_key() {
+        let mut buf = String::from("left over from an earlier request");
+        write_simple_key(&mut buf, "GET", "http://a.test", "/x?b=1", &DEFAULT).unwrap();
+        assert_eq!(Some(buf.clone()), key("GET", "http://a.test", "/x?b=1"));
+        assert_eq!(
+            write_simple_key(&mut buf, "GET", "http://a.test", "/x?q=%41", &DEFAULT),
+            None
+        );
+        write_simple_key(&mut buf, "post", "https://b.test:8443", "/", &DEFAULT).unwrap();
+        assert_eq!(Some(buf), key("POST", "https://b.test:8443", "/"));
+    }
+
+    #[test]
     fn matchers_are_read_from_the_match_on_text() {
         assert_eq!(
             url_matchers("method,host").as_deref(),
