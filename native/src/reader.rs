@@ -89,9 +89,6 @@ const KEEP_SCRATCH: usize = 1 << 20;
 /// Records whose bound (length plus block overhead) is at most this are read in one go; larger
 /// ones have their block headers checked first.
 const FIRST_READ: usize = 64 << 10;
-/// The records of a mapped file whose record blocks take at most this many bytes are read
-/// through the mapping rather than with positioned reads (see [`Reader::with_record`]).
-pub const MAP_READ_MAX: usize = 32 << 20;
 
 /// Validated byte ranges of the file.
 #[derive(Clone, Debug)]
@@ -182,8 +179,6 @@ pub struct Reader {
     verified: Vec<Cell<u64>>,
     /// Compressed blocks of the record being read (mapped files read records with `pread`).
     scratch: RefCell<Vec<u8>>,
-    /// Whether a mapped file's records are read through the mapping (see [`MAP_READ_MAX`]).
-    map_reads: bool,
 }
 
 fn usize_of(v: u64, what: &str) -> DvdResult<usize> {
@@ -380,15 +375,6 @@ impl Reader {
         Self::from_storage(Storage::Map { map, file })
     }
 
-    /// Reads records with positioned reads whatever the file's size (tests of that path).
-    #[cfg(test)]
-    pub(crate) fn without_map_reads(self) -> Self {
-        Reader {
-            map_reads: false,
-            ..self
-        }
-    }
-
     /// Validates an in-memory copy of a file.
     pub fn from_bytes(bytes: Vec<u8>) -> DvdResult<Self> {
         Self::from_storage(Storage::Owned(bytes))
@@ -396,7 +382,6 @@ impl Reader {
 
     fn from_storage(storage: Storage) -> DvdResult<Self> {
         let (desc, layout, match_on) = validate(storage.bytes())?;
-        let map_reads = layout.blocks.len() <= MAP_READ_MAX;
         let pieces = layout.dir.len() / DIR_ENTRY_LEN;
         let words = pieces.div_ceil(64);
         let r = Reader {
@@ -408,7 +393,6 @@ impl Reader {
             fields_layout: OnceCell::new(),
             verified: (0..words).map(|_| Cell::new(0)).collect(),
             scratch: RefCell::new(Vec::new()),
-            map_reads,
         };
         if pieces <= EAGER_PIECES {
             r.ensure_all()?;
@@ -562,10 +546,7 @@ impl Reader {
     /// fault-around neighbours) into this process's resident set, so replaying a whole DVD would
     /// make it as large as the file, and handing pages back costs a fault on every later read. The
     /// record's extent is bounded by its length: a block is stored raw when compression does not
-    /// shrink it, so blocks never exceed their content plus [`BLOCK_OVERHEAD`]. Files whose
-    /// records take at most [`MAP_READ_MAX`] bytes are the exception: the resident set grows by
-    /// that much at most, and each read saves a system call (about a quarter of the addon's time
-    /// per replayed request, timed between `fetch`'s own work: 2.5 against 3.3 µs).
+    /// shrink it, so blocks never exceed their content plus [`BLOCK_OVERHEAD`].
     fn with_record<T>(
         &self,
         id: u32,
@@ -573,9 +554,8 @@ impl Reader {
     ) -> DvdResult<T> {
         let named = |e: DvdError| DvdError::new(e.code, format!("record {id}: {}", e.message));
         let (pos, blocks, len) = self.entry(id)?;
-        let file = match &self.storage {
-            Storage::Map { file, .. } if !self.map_reads => file,
-            _ => return f(self.block_area(), pos, blocks, len).map_err(named),
+        let Storage::Map { file, .. } = &self.storage else {
+            return f(self.block_area(), pos, blocks, len).map_err(named);
         };
         if blocks != blocks_for(len) {
             return Err(named(DvdError::corrupt(

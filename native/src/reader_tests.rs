@@ -204,7 +204,7 @@ fn stored_and_compressed_blocks_present() {
 }
 
 #[test]
-fn positioned_reads_serve_records_of_any_size() {
+fn mapped_records_are_read_with_positioned_reads_of_any_size() {
     let dir = test_dir("pread");
     let path = dir.join("r.dvd.lz4");
     let mut rng = Rng(7);
@@ -222,7 +222,7 @@ fn positioned_reads_serve_records_of_any_size() {
         w.add(rec, format!("k{i}").as_bytes(), b"f").unwrap();
     }
     w.finish().unwrap();
-    let r = Reader::open(&path).unwrap().without_map_reads();
+    let r = Reader::open(&path).unwrap();
     let before = PREADS.with(Cell::get);
     let n = records.len() as u32;
     let mut out = Vec::new();
@@ -262,7 +262,7 @@ fn a_lying_record_length_is_refused_before_its_bytes_are_read() {
     bytes[at + 12..at + 16].copy_from_slice(&claim.to_le_bytes());
     reseal(&mut bytes);
     std::fs::write(&path, &bytes).unwrap();
-    let r = Reader::open(&path).unwrap().without_map_reads();
+    let r = Reader::open(&path).unwrap();
     let before = PREAD_BYTES.with(Cell::get);
     let e = r.record(0).unwrap_err();
     assert_eq!(e.code, ErrorCode::Corrupt, "{e}");
@@ -273,35 +273,6 @@ fn a_lying_record_length_is_refused_before_its_bytes_are_read() {
         "read before checking"
     );
     assert_eq!(r.record(1).unwrap(), records[1]);
-    // Read through the mapping, the lie is refused the same way.
-    let mapped = Reader::open(&path).unwrap();
-    let e = mapped.record(0).unwrap_err();
-    assert_eq!(e.code, ErrorCode::Corrupt, "{e}");
-    assert!(e.message.starts_with("record 0: "), "{e}");
-    assert_eq!(mapped.record(1).unwrap(), records[1]);
-}
-
-#[test]
-fn records_of_a_large_mapped_file_are_read_with_positioned_reads() {
-    let dir = test_dir("pread-large");
-    let path = dir.join("l.dvd.lz4");
-    let mut rng = Rng(11);
-    // Incompressible records whose blocks take just over MAP_READ_MAX.
-    let record_len = 1 << 20;
-    let count = MAP_READ_MAX / record_len + 1;
-    let records: Vec<Vec<u8>> = (0..count)
-        .map(|_| (0..record_len).map(|_| rng.next() as u8).collect())
-        .collect();
-    let mut w = Writer::create(&path, "m").unwrap();
-    for (i, rec) in records.iter().enumerate() {
-        w.add(rec, format!("k{i}").as_bytes(), b"f").unwrap();
-    }
-    w.finish().unwrap();
-    let r = Reader::open(&path).unwrap();
-    assert!(r.layout.blocks.len() > MAP_READ_MAX);
-    let before = PREADS.with(Cell::get);
-    assert_eq!(r.record(3).unwrap(), records[3]);
-    assert_eq!(PREADS.with(Cell::get), before + 1);
 }
 
 #[test]
@@ -357,25 +328,6 @@ fn first_of_refuses_a_bucket_holding_an_invalid_id_as_lookup_does() {
     assert_eq!(general.code, ErrorCode::Corrupt, "{general}");
     assert_eq!(first.code, general.code, "{first}");
     assert_eq!(r.first_of(b"b").unwrap(), Some((2, true)));
-}
-
-#[test]
-fn records_of_a_small_mapped_file_are_read_through_the_mapping() {
-    let dir = test_dir("map-reads");
-    let path = dir.join("m.dvd.lz4");
-    let records: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_le_bytes().repeat(500)).collect();
-    let mut w = Writer::create(&path, "m").unwrap();
-    for (i, rec) in records.iter().enumerate() {
-        w.add(rec, format!("k{i}").as_bytes(), b"f").unwrap();
-    }
-    w.finish().unwrap();
-    let r = Reader::open(&path).unwrap();
-    assert!(r.layout.blocks.len() <= MAP_READ_MAX);
-    let before = PREADS.with(Cell::get);
-    for (id, rec) in records.iter().enumerate().rev() {
-        assert_eq!(&r.record(id as u32).unwrap(), rec, "record {id}");
-    }
-    assert_eq!(PREADS.with(Cell::get), before, "no positioned read");
 }
 
 #[test]
@@ -535,51 +487,33 @@ fn exercise(bytes: Vec<u8>, keys: &[Vec<u8>]) -> bool {
     true
 }
 
-/// A file read in memory, a small mapped file (records read through the mapping) and the same file
-/// with positioned reads (the path of large files) must give the same bytes or the same error.
+/// A mapped file reads its records with positioned reads, an in-memory one by slicing: both must
+/// give the same bytes or the same error for the same file.
 fn mapped_reads_like_owned(bytes: &[u8], path: &Path) {
     std::fs::write(path, bytes).unwrap();
     let code = |e: DvdError| e.code;
-    let readers = (
-        Reader::from_bytes(bytes.to_vec()),
-        Reader::open(path),
-        Reader::open(path).map(Reader::without_map_reads),
-    );
-    let (owned, mapped, pread) = match readers {
-        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        (a, b, c) => {
-            let a = a.err().map(code);
-            assert_eq!(a, b.err().map(code));
-            assert_eq!(a, c.err().map(code));
+    let (owned, mapped) = match (Reader::from_bytes(bytes.to_vec()), Reader::open(path)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (a, b) => {
+            assert_eq!(a.err().map(code), b.err().map(code));
             return;
         }
     };
     let mut short = [0u8; 4];
     for id in 0..owned.count().min(12) + 1 {
-        let a = owned.record(id);
-        for (name, other) in [("mapped", &mapped), ("pread", &pread)] {
-            let b = other.record(id);
-            assert_eq!(a.as_ref().ok(), b.as_ref().ok(), "{name} record {id}");
-            assert_eq!(
-                a.as_ref().err().map(|e| e.code),
-                b.err().map(code),
-                "{name} record {id}"
-            );
-        }
-        let a = owned.read_record(id, &mut short);
-        for (name, other) in [("mapped", &mapped), ("pread", &pread)] {
-            let b = other.read_record(id, &mut short);
-            assert_eq!(
-                a.as_ref().ok(),
-                b.as_ref().ok(),
-                "{name} record {id} into 4 bytes"
-            );
-            assert_eq!(
-                a.as_ref().err().map(|e| e.code),
-                b.err().map(code),
-                "{name} record {id} into 4 bytes"
-            );
-        }
+        let (a, b) = (owned.record(id), mapped.record(id));
+        assert_eq!(a.as_ref().ok(), b.as_ref().ok(), "record {id}");
+        assert_eq!(a.err().map(code), b.err().map(code), "record {id}");
+        let (a, b) = (
+            owned.read_record(id, &mut short),
+            mapped.read_record(id, &mut short),
+        );
+        assert_eq!(a.as_ref().ok(), b.as_ref().ok(), "record {id} into 4 bytes");
+        assert_eq!(
+            a.err().map(code),
+            b.err().map(code),
+            "record {id} into 4 bytes"
+        );
     }
 }
 
