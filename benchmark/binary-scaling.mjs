@@ -172,7 +172,7 @@ try {
   // Replay through fetch, against MockAgent's floor: every run in a fresh process (see fetchSide),
   // the two sides in pairs run back to back, which goes first alternating (the machine's speed
   // drifts within seconds); the figure is the median of the pair-by-pair ratios.
-  const PASSES = quick ? 3 : 7
+  const PASSES = quick ? 3 : 11
   const viaFetch = new Map()
   for (const n of SIZES) {
     const side = (floor) => {
