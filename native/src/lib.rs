@@ -343,7 +343,7 @@ impl NativeDvdReader {
         let layout = unsafe { layout.as_mut() };
         Ok(
             match exact::find_exact(r, matchers, (method, origin, path), &mut key, room, layout)? {
-                exact::Exact::Found { id, only, .. } => {
+                exact::Exact::Found { id, only } => {
                     f64::from(u8::from(only)) * 4_294_967_296.0 + f64::from(id)
                 }
                 exact::Exact::NoRoom(len) => -2.0 - len as f64,

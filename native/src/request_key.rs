@@ -74,12 +74,19 @@ fn host_name(host: &[u8]) -> bool {
     host.split(|&b| b == b'.').all(label_ok) && last.first().is_some_and(u8::is_ascii_lowercase)
 }
 
+/// The value of a run of ASCII digits (at most 5 of them, as its callers check first).
+fn decimal(digits: &[u8]) -> u32 {
+    digits
+        .iter()
+        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+}
+
 /// A dotted-decimal IPv4 address, each number 0 to 255 without leading zeros.
 fn ipv4(host: &[u8]) -> bool {
     let octet = |o: &[u8]| match o {
         [d] => d.is_ascii_digit(),
         [b'1'..=b'9', rest @ ..] if rest.len() <= 2 && rest.iter().all(u8::is_ascii_digit) => {
-            o.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')) <= 255
+            decimal(o) <= 255
         }
         _ => false,
     };
@@ -95,7 +102,7 @@ fn port(text: &[u8]) -> bool {
     matches!(text.first(), Some(b'1'..=b'9'))
         && text.len() <= 5
         && text.iter().all(u8::is_ascii_digit)
-        && text.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')) <= 65535
+        && decimal(text) <= 65535
 }
 
 /// A `.` or `..` segment, which URL parsing would resolve.
