@@ -1,8 +1,9 @@
 /**
  * Interop with the real Python dvd-rw (0.1.6, httpx), installed by `bash scripts/python-venv.sh`:
  * a DVD recorded by Node replays in Python, and one recorded by Python replays in Node, each with
- * the server stopped and with what the other side saw live. Without the venv these tests fail and
- * say how to install it, unless DVD_SKIP_PYTHON=1 (then they are skipped).
+ * the server stopped and with what the other side saw live. The venv is created on the first run
+ * when `python3` exists (and cached); without `python3`, or with DVD_SKIP_PYTHON=1, these tests are
+ * skipped and one line says why.
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,9 +11,9 @@ import test from 'ava'
 import { Agent } from 'undici'
 import { DVDLoader, type LoadedDVD, type MatcherName } from '../lib/index.js'
 import {
-  missingVenv,
   type PythonCall,
   type PythonOutcome,
+  preparePython,
   pythonClient,
   pythonLoads,
 } from './helpers/python.js'
@@ -20,12 +21,9 @@ import { ACCEPTED_BY_PYTHON, REFUSED_BY_PYTHON } from './helpers/python_schema.j
 import { ALL_BYTES, closedPort, startServer } from './helpers/server.js'
 import { tempDir } from './helpers/tmp.js'
 
-const pythonTest = process.env.DVD_SKIP_PYTHON === '1' ? test.skip : test
-
-function requireVenv(): void {
-  const missing = missingVenv()
-  if (missing) throw new Error(missing)
-}
+const skipReason = await preparePython()
+if (skipReason) console.log(`Python interop tests skipped: ${skipReason}.`)
+const pythonTest = skipReason ? test.skip : test
 
 /** Python's matchers without `headers`: the two clients send different headers. */
 const MATCH_ON: MatcherName[] = ['host', 'method', 'path', 'query', 'scheme']
@@ -75,7 +73,6 @@ const withoutMessages = (outcomes: PythonOutcome[]) =>
   outcomes.map((o) => ('error' in o ? { error: o.error } : o))
 
 pythonTest('a DVD recorded by Node replays in Python dvd-rw as Node saw it live', async (t) => {
-  requireVenv()
   const server = await startServer()
   const calls = callsFor(server.origin, await closedPort())
   const dir = tempDir()
@@ -99,7 +96,6 @@ pythonTest('a DVD recorded by Node replays in Python dvd-rw as Node saw it live'
 pythonTest(
   'a DVD recorded by Python dvd-rw replays in Node through fetch as Python saw it live',
   async (t) => {
-    requireVenv()
     const server = await startServer()
     const calls = callsFor(server.origin, await closedPort())
     const dir = tempDir()
@@ -125,7 +121,6 @@ pythonTest(
 pythonTest(
   'the schema validator refuses only files Python dvd-rw refuses too, and accepts what it loads',
   async (t) => {
-    requireVenv()
     const dir = tempDir()
     const docs: unknown[] = [ACCEPTED_BY_PYTHON, ...REFUSED_BY_PYTHON.map(([, doc]) => doc)]
     const files = docs.map((doc, i) => {

@@ -3,8 +3,8 @@
  * Python dvd-rw (copied into `test/fixtures/python-dvd-rw`), and the venv made by
  * `scripts/python-venv.sh`, with a runner for small Python scripts.
  */
-import { spawn } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -45,12 +45,85 @@ export function venvPython(): string {
   return join(repoRoot(), '.venv-python', 'bin', 'python')
 }
 
-/** Why the Python interop tests cannot run, or `undefined` when the venv is there. */
-export function missingVenv(): string | undefined {
-  if (existsSync(venvPython())) return undefined
-  return `Python dvd-rw is not installed (${venvPython()} is missing): run \`bash scripts/python-venv.sh\` first, or set DVD_SKIP_PYTHON=1 to skip the Python interop tests.`
+/** Longest wait for another test process that is creating the venv (pip from PyPI). */
+const VENV_WAIT_MS = 10 * 60_000
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolveSleep) => setTimeout(resolveSleep, ms))
 }
 
+/** Whether a process with this pid is alive (a lock whose owner died is taken over). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Runs `scripts/python-venv.sh` (idempotent, cached in `.venv-python/`) under a lock, so that test
+ * files running in parallel create the venv once. Rejects with the script's output when it fails.
+ */
+async function createVenv(): Promise<void> {
+  const root = repoRoot()
+  const lock = join(root, '.venv-python.lock')
+  const deadline = Date.now() + VENV_WAIT_MS
+  for (;;) {
+    try {
+      mkdirSync(lock)
+      writeFileSync(join(lock, 'pid'), String(process.pid))
+      break
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const owner = Number(readFileSyncOr(join(lock, 'pid')))
+      if (owner > 0 && !alive(owner)) rmSync(lock, { recursive: true, force: true })
+      else if (Date.now() > deadline)
+        throw new Error(`${lock} is held by process ${owner}; remove it if stale`)
+      else await sleep(200)
+    }
+  }
+  try {
+    const run = spawnSync('bash', [join(root, 'scripts', 'python-venv.sh')], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: VENV_WAIT_MS,
+    })
+    if (run.status !== 0) {
+      throw new Error(
+        `scripts/python-venv.sh failed (exit ${run.status ?? run.signal}); the Python interop tests need ` +
+          `it (DVD_SKIP_PYTHON=1 skips them):\n${run.stderr}${run.stdout}`,
+      )
+    }
+  } finally {
+    rmSync(lock, { recursive: true, force: true })
+  }
+}
+
+function readFileSyncOr(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+/**
+ * Makes the Python interop tests ready: creates the venv when `python3` exists (cached between
+ * runs). Resolves with why they must be skipped instead (no `python3`, or `DVD_SKIP_PYTHON=1`), or
+ * `undefined` when the venv is ready. A failing installation rejects: it is a failure, not a skip.
+ */
+export async function preparePython(): Promise<string | undefined> {
+  if (process.env.DVD_SKIP_PYTHON === '1') return 'DVD_SKIP_PYTHON=1 is set'
+  const python = process.env.PYTHON ?? 'python3'
+  const probe = spawnSync(python, ['--version'], { encoding: 'utf8' })
+  if (probe.error || probe.status !== 0) {
+    return `${python} was not found; install Python >= 3.11 to run them`
+  }
+  await createVenv()
+  return undefined
+}
 export interface PythonRun {
   code: number | null
   stdout: string
