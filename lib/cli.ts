@@ -3,12 +3,10 @@
  * {@link run}, so tests drive the CLI directly. Exit codes: 0 success, 1 bad input (a file that
  * cannot be read or converted), 2 usage (unknown command, missing or bad arguments).
  */
-import { createWriteStream } from 'node:fs'
-import { readFile, rename, rm } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
-import { finished } from 'node:stream/promises'
+import { readFile } from 'node:fs/promises'
+import { writeFileAtomic } from './atomic_write.js'
 import type { RunReport } from './dvd.js'
-import { DVDError, InvalidOptionError } from './errors.js'
+import { DVDError, DVDFormatError, InvalidOptionError } from './errors.js'
 import { BinaryDVDWriter, encodeRecording, openBinaryStore, writeBinary } from './formats/binary.js'
 import { recordingJson } from './formats/json.js'
 import { readJsonStream } from './formats/json_stream.js'
@@ -16,6 +14,7 @@ import { detectFormat } from './loader.js'
 import { DEFAULT_MATCH_ON, type MatcherName, normalizeMatchOn, ParsedRequest } from './matchers.js'
 import { headerValue, isRecordedError } from './model.js'
 import { asFormatError, binaryBackend } from './native.js'
+import { count } from './plural.js'
 
 /** Where the CLI writes. */
 export interface CliIO {
@@ -109,23 +108,6 @@ async function* recordingsOf(file: string, onProgress?: (done: number, total?: n
   }
 }
 
-async function writeTextAtomic(file: string, chunks: AsyncIterable<string>): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`)
-  const out = createWriteStream(temp)
-  try {
-    for await (const chunk of chunks) {
-      if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()))
-    }
-    out.end()
-    await finished(out)
-    await rename(temp, file)
-  } catch (error) {
-    out.destroy()
-    await rm(temp, { force: true })
-    throw error
-  }
-}
-
 const commands: Record<string, Command> = {
   'json-to-bin': {
     usage: 'dvd-convert json-to-bin IN.dvd.json OUT.dvd.lz4 [--match-on method,scheme,host,port,path,query]',
@@ -151,7 +133,7 @@ const commands: Record<string, Command> = {
         throw error
       }
       progress.done()
-      io.stdout(`${output}: ${writer.count} recordings, indexed on ${matchOn.join(',')}\n`)
+      io.stdout(`${output}: ${count(writer.count, 'recording')}, indexed on ${matchOn.join(',')}\n`)
     },
   },
   'bin-to-json': {
@@ -163,18 +145,18 @@ const commands: Record<string, Command> = {
     async run([input, output], flags, io) {
       const progress = new Progress(io, 'bin-to-json')
       const options = { pretty: flags.has('pretty'), decodeCompressed: flags.has('decode') }
-      let count = 0
+      let written = 0
       async function* text() {
         yield '['
         for await (const recording of recordingsOf(input!, (done, total) => progress.update(done, total))) {
-          yield `${count === 0 ? '\n' : ',\n'}${recordingJson(recording, options)}`
-          count++
+          yield `${written === 0 ? '\n' : ',\n'}${recordingJson(recording, options)}`
+          written++
         }
-        yield count === 0 ? ']\n' : '\n]\n'
+        yield written === 0 ? ']\n' : '\n]\n'
       }
-      await writeTextAtomic(output!, text())
+      await writeFileAtomic(output!, text())
       progress.done()
-      io.stdout(`${output}: ${count} recordings\n`)
+      io.stdout(`${output}: ${count(written, 'recording')}\n`)
     },
   },
   inspect: {
@@ -188,12 +170,12 @@ const commands: Record<string, Command> = {
       const hosts = new Map<string, number>()
       const methods = new Map<string, number>()
       const statuses = new Map<string, number>()
-      let count = 0
+      let total = 0
       let bodyBytes = 0
       let encoded = 0
       const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1)
       for await (const { request, outcome } of recordingsOf(file!)) {
-        count++
+        total++
         bump(hosts, new URL(request.url).host)
         bump(methods, request.method)
         if (isRecordedError(outcome)) bump(statuses, `error ${outcome.code ?? outcome.name}`)
@@ -211,7 +193,7 @@ const commands: Record<string, Command> = {
       const lines = [
         `${file}`,
         `  format: ${format}`,
-        `  recordings: ${count}`,
+        `  recordings: ${total}`,
         `  response body bytes: ${bodyBytes} (${encoded} content-encoded)`,
         '  hosts:',
         table(hosts),
@@ -234,7 +216,7 @@ const commands: Record<string, Command> = {
         }
       }
       const reportFile = flags.get('report')
-      if (typeof reportFile === 'string') lines.push(...(await playState(reportFile, count)))
+      if (typeof reportFile === 'string') lines.push(...(await playState(reportFile, total)))
       io.stdout(`${lines.join('\n')}\n`)
     },
   },
@@ -245,7 +227,7 @@ const commands: Record<string, Command> = {
     positional: 1,
     async run([file], _flags, io) {
       const format = await requireFormat(file!)
-      let count = 0
+      let checked = 0
       if (format === 'binary') {
         const store = openBinaryStore(file!, DEFAULT_MATCH_ON, () => {})
         try {
@@ -262,10 +244,10 @@ const commands: Record<string, Command> = {
       for await (const recording of recordingsOf(file!, (done, total) => progress.update(done, total))) {
         new ParsedRequest(recording.request)
         encodeRecording(recording)
-        count++
+        checked++
       }
       progress.done()
-      io.stdout(`${file}: OK, ${count} recordings (${format})\n`)
+      io.stdout(`${file}: OK, ${count(checked, 'recording')} (${format})\n`)
     },
   },
   reindex: {
@@ -279,25 +261,25 @@ const commands: Record<string, Command> = {
       if ((await requireFormat(file!)) !== 'binary') throw new UsageError(`${file} is not a binary DVD`)
       const store = openBinaryStore(file!, DEFAULT_MATCH_ON, () => {})
       const progress = new Progress(io, 'reindex')
-      let count: number
+      let written: number
       try {
         const sources = function* () {
           for (let id = 0; id < store.count; id++) {
             yield { kind: 'raw' as const, record: store.rawRecord(id), matchFields: store.rawMatchFields(id) }
           }
         }
-        count = writeBinary(file!, sources(), matchOn, (done) => progress.update(done, store.count))
+        written = writeBinary(file!, sources(), matchOn, (done) => progress.update(done, store.count))
       } finally {
         store.close()
       }
       progress.done()
-      io.stdout(`${file}: ${count} recordings, indexed on ${matchOn.join(',')}\n`)
+      io.stdout(`${file}: ${count(written, 'recording')}, indexed on ${matchOn.join(',')}\n`)
     },
   },
 }
 
 /** The play state of each recording, from a run report written with `JSON.stringify(dvd.report())`. */
-async function playState(reportFile: string, count: number): Promise<string[]> {
+async function playState(reportFile: string, total: number): Promise<string[]> {
   let report: RunReport
   try {
     report = JSON.parse(await readFile(reportFile, 'utf8')) as RunReport
@@ -314,10 +296,12 @@ async function playState(reportFile: string, count: number): Promise<string[]> {
   const played = report.recordings.filter((r) => r.played > 0).length
   const lines = [
     `  run report: ${reportFile} (mode ${report.mode})`,
-    `    played ${played} of ${report.recordings.length} recordings, ${report.recordings.length - played} never played`,
+    `    played ${played} of ${count(report.recordings.length, 'recording')}, ${report.recordings.length - played} never played`,
   ]
-  if (report.recordings.length !== count) {
-    lines.push(`    note: the report lists ${report.recordings.length} recordings, the DVD holds ${count}`)
+  if (report.recordings.length !== total) {
+    lines.push(
+      `    note: the report lists ${count(report.recordings.length, 'recording')}, the DVD holds ${total}`,
+    )
   }
   for (const r of report.recordings) {
     lines.push(
@@ -361,7 +345,7 @@ function parseArgs(command: Command, argv: string[]): { args: string[]; flags: M
     }
   }
   if (args.length !== command.positional) {
-    throw new UsageError(`expected ${command.positional} file argument(s), got ${args.length}`)
+    throw new UsageError(`expected ${count(command.positional, 'file argument')}, got ${args.length}`)
   }
   return { args, flags }
 }
@@ -392,7 +376,9 @@ export async function run(argv: readonly string[], io: CliIO): Promise<number> {
       return 2
     }
     if (error instanceof DVDError) {
-      io.stderr(`dvd-convert ${name}: ${error.message}\n`)
+      // The library's advice to re-record does not fit a tool that only reads and converts files.
+      const message = error instanceof DVDFormatError ? error.finding : error.message
+      io.stderr(`dvd-convert ${name}: ${message}\n`)
       return 1
     }
     io.stderr(`dvd-convert ${name}: ${(error as Error).message ?? String(error)}\n`)

@@ -29,6 +29,7 @@ import {
 } from './model.js'
 import type { RecordMode } from './options.js'
 import { PlayCounts } from './play_counts.js'
+import { count as plural } from './plural.js'
 import { type ParameterFilters, type RedactionSettings, redactRequest, redactResponse } from './redact.js'
 
 /** Where a DVD's recordings live. Ids are positions in recording order, from 0. */
@@ -165,19 +166,32 @@ export interface UnusedRecording {
 /** How many unplayed recordings messages list one by one. */
 export const UNUSED_LIST_LIMIT = 10
 
-/** The message about recordings never played: a headline, one line per listed recording, the rest counted. */
+/** Recordings never played, as a headline and one line per listed recording, the rest counted. */
+function unusedList(
+  file: string,
+  count: number,
+  listed: readonly UnusedRecording[],
+  dropped: boolean,
+): string {
+  const lines = [
+    `dvd-rw: ${plural(count, 'recording')} in ${file} ${count === 1 ? 'was' : 'were'} never played${dropped ? ' (left out of the saved file)' : ''}:`,
+  ]
+  for (const u of listed) lines.push(`  #${u.index} ${u.request}`)
+  if (count > listed.length) lines.push(`  … and ${count - listed.length} more`)
+  return lines.join('\n')
+}
+
+/** The warning about recordings never played, with the way to prune them when they were kept. */
 export function unusedWarning(
   file: string,
   count: number,
   listed: readonly UnusedRecording[],
   dropped = false,
 ): string {
-  const lines = [
-    `dvd-rw: ${count} recording(s) in ${file} were never played${dropped ? ' (left out of the saved file)' : ''}:`,
-  ]
-  for (const u of listed) lines.push(`  #${u.index} ${u.request}`)
-  if (count > listed.length) lines.push(`  … and ${count - listed.length} more`)
-  return lines.join('\n')
+  const list = unusedList(file, count, listed, dropped)
+  return dropped
+    ? list
+    : `${list}\n  To prune them from the file, open it with dropUnused: true and run with DVD_RECORD_MODE=new_episodes.`
 }
 
 /**
@@ -195,7 +209,7 @@ export class UnusedRecordingsError extends DVDError {
   constructor(file: string, count: number, unused: UnusedRecording[], dropped = false) {
     super(
       'DVD_ERR_UNUSED',
-      `${unusedWarning(file, count, unused, dropped)}\n  ` +
+      `${unusedList(file, count, unused, dropped)}\n  ` +
         'Remove them (dropUnused with DVD_RECORD_MODE=new_episodes, or re-record), or pass allowUnused: true.',
     )
     this.file = file

@@ -2,7 +2,9 @@
  * One exported class per failure a user can act on. Each has a stable `code` (`DVD_ERR_*`, shared
  * with the native addon), keeps the underlying error as `cause`, and says which file and what to do.
  */
+import { constants as osConstants } from 'node:os'
 import type { RecordMode } from './options.js'
+import { count } from './plural.js'
 
 /** Base class of every error dvd-rw raises itself. */
 export class DVDError extends Error {
@@ -29,16 +31,33 @@ export class DVDFormatError extends DVDError {
   readonly file: string
   /** Where inside the file, e.g. `[12][1].status`; empty when the whole file is at fault. */
   readonly location: string
+  /** What is wrong there. */
+  readonly problem: string
+  /** What the file is not (`not a readable DVD`, `not a binary DVD`). */
+  readonly headline: string
 
-  constructor(file: string, location: string, problem: string, options?: { cause?: unknown; code?: string }) {
+  constructor(
+    file: string,
+    location: string,
+    problem: string,
+    options?: { cause?: unknown; code?: string; headline?: string },
+  ) {
+    const headline = options?.headline ?? 'not a readable DVD'
     const where = location ? ` at ${location}` : ''
     super(
       options?.code ?? 'DVD_ERR_FORMAT',
-      `${file}: not a readable DVD${where}: ${problem}. The file was left as it is; fix or delete it to record it again.`,
+      `${file}: ${headline}${where}: ${problem}. The file was left as it is; fix or delete it to record it again.`,
       options,
     )
     this.file = file
     this.location = location
+    this.problem = problem
+    this.headline = headline
+  }
+
+  /** The message without the advice about recording, for tools that only check files. */
+  get finding(): string {
+    return `${this.file}: ${this.headline}${this.location ? ` at ${this.location}` : ''}: ${this.problem}.`
   }
 }
 
@@ -46,11 +65,16 @@ export class DVDFormatError extends DVDError {
 export class DVDNotFoundError extends DVDError {
   readonly file: string
 
-  constructor(file: string, mode: RecordMode, options?: { cause?: unknown }) {
+  /** `fromCI`: the mode is `none` only because `CI` is set, so the hint says how to record outside CI. */
+  constructor(file: string, mode: RecordMode, options?: { cause?: unknown; fromCI?: boolean }) {
     super(
       'DVD_ERR_NOT_FOUND',
-      `${file}: no such DVD, and record mode "${mode}" never records. ` +
-        'Record it first (e.g. DVD_RECORD_MODE=once, outside CI) or check the path.',
+      options?.fromCI
+        ? `${file}: no such DVD. Under CI=true the record mode defaults to "none", which never records, ` +
+            'so CI never reaches the network. Record it on your machine and commit it: run the tests ' +
+            'once outside CI (CI= npm test) or with DVD_RECORD_MODE=once; or check the path.'
+        : `${file}: no such DVD, and record mode "${mode}" never records. ` +
+            'Record it first (run with DVD_RECORD_MODE=once) or check the path.',
       options,
     )
     this.file = file
@@ -89,7 +113,7 @@ function formatUnmatched(headline: string, d: UnmatchedDetails, advice: string):
   ]
   if (d.alreadyPlayed > 0) {
     lines.push(
-      `  ${d.alreadyPlayed} recording(s) with the same key were already played; ` +
+      `  ${count(d.alreadyPlayed, 'recording')} with the same key ${d.alreadyPlayed === 1 ? 'was' : 'were'} already played; ` +
         'each recording plays once unless allowPlaybackRepeats is set.',
     )
   }
@@ -143,15 +167,61 @@ export class CannotRecordError extends UnmatchedRequestError {
   }
 }
 
-/** Writing the DVD failed; the previous file (if any) is untouched. */
+/** What to do about an operating-system error met while writing, by its `code`. */
+function saveAdvice(osCode: string | undefined): string {
+  switch (osCode) {
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return 'Make the folder writable, or save the DVD somewhere else.'
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return 'Free some disk space, then run again.'
+    case 'ENOTDIR':
+    case 'EEXIST':
+      return 'A part of the path is a file, not a folder: choose another path.'
+    case 'EISDIR':
+      return 'The path is a folder: give the DVD a file name.'
+    case 'ENAMETOOLONG':
+      return 'Choose a shorter path.'
+    default:
+      return 'Check the path and the disk, then run again.'
+  }
+}
+
+/** The `code` of an operating-system error (`ENOENT`, …), also from the addon's "(os error N)". */
+export function osErrorCode(cause: unknown): string | undefined {
+  const code = (cause as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code
+  const errno = /\(os error (\d+)\)/.exec(cause instanceof Error ? cause.message : String(cause))?.[1]
+  if (errno === undefined) return undefined
+  const names = osConstants.errno as Record<string, number>
+  return Object.keys(names).find((name) => names[name] === Number(errno))
+}
+
+/**
+ * Writing a file failed (a DVD, or a CLI output). The previous file, if any, is untouched and no
+ * temporary file is left. `osCode` is the operating system's error code (`EACCES`, `ENOSPC`, …).
+ */
 export class DVDSaveError extends DVDError {
   readonly file: string
+  /** The operating-system error code, when the failure came from the system. */
+  readonly osCode: string | undefined
 
-  constructor(file: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause)
-    super('DVD_ERR_SAVE', `${file}: could not save the DVD (${reason}); the previous file is untouched.`, {
-      cause,
-    })
+  /** `step` says what was being done (`cannot create the folder …`); the cause says why. */
+  constructor(file: string, cause: unknown, step = 'cannot write it') {
+    const osCode = osErrorCode(cause)
+    const reason = (cause instanceof Error ? cause.message : String(cause)).replace(
+      /^DVD_ERR_[A-Z_]+:\s*/,
+      '',
+    )
+    super(
+      'DVD_ERR_SAVE',
+      `${file}: could not save the DVD: ${step} (${reason}). ${saveAdvice(osCode)} ` +
+        'Any previous file at this path is untouched.',
+      { cause },
+    )
     this.file = file
+    this.osCode = osCode
   }
 }

@@ -37,5 +37,12 @@ export {
 } from './matchers.js'
 export type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from './model.js'
 export { isRecordedError } from './model.js'
-export { type DVDOptions, RECORD_MODE_ENV, RECORD_MODES, type RecordMode, resolveMode } from './options.js'
+export {
+  type DVDOptions,
+  RECORD_MODE_ENV,
+  RECORD_MODES,
+  type RecordMode,
+  resolveMode,
+  type WarningCode,
+} from './options.js'
 export { DEFAULT_SECRET_HEADERS, type ParameterFilter, REDACTED } from './redact.js'

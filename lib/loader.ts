@@ -15,7 +15,7 @@ import {
   UnusedRecordingsError,
   unusedWarning,
 } from './dvd.js'
-import { DVDFormatError, DVDNotFoundError } from './errors.js'
+import { DVDFormatError, DVDNotFoundError, InvalidOptionError } from './errors.js'
 import { type BinarySource, BinaryStore, openBinaryStore, writeBinary } from './formats/binary.js'
 import { parseJson, serializeJson } from './formats/json.js'
 import { installGlobal, networkDispatcher, uninstallGlobal } from './install.js'
@@ -50,26 +50,60 @@ function ioError(file: string, cause: unknown): DVDFormatError {
   })
 }
 
-/** The format of an existing file, from its first bytes; `undefined` when there is no file. */
+/** How many leading bytes a "not a binary DVD" message shows. */
+const SHOWN_BYTES = 16
+
+/** What the first bytes of a file look like, for a person: quoted text, or hex. */
+export function describeStart(bytes: Uint8Array): string {
+  if (bytes.length === 0) return 'it is empty'
+  const shown = bytes.subarray(0, SHOWN_BYTES)
+  const more = bytes.length > SHOWN_BYTES ? '…' : ''
+  const text = Buffer.from(shown).toString('latin1')
+  if (/^[\t\n\r\x20-\x7e]*$/.test(text)) {
+    const kind = /^\s*[[{]/.test(text) ? 'JSON text' : 'text'
+    return `it holds ${kind} starting ${JSON.stringify(text + more)}`
+  }
+  return `it starts with the bytes ${Buffer.from(shown)
+    .toString('hex')
+    .replace(/(..)(?=.)/g, '$1 ')}${more}`
+}
+
+/**
+ * The format of an existing file, from its first bytes; `undefined` when there is no file. A file
+ * named `*.lz4` must be binary, unless it holds a JSON array (a JSON DVD under the wrong name):
+ * anything else is not a DVD of either kind, and is reported as "not a binary DVD".
+ */
 export async function detectFormat(file: string): Promise<DVDFormat | undefined> {
-  // Four bytes, read synchronously: three round trips through the thread pool would cost more
+  // A few bytes, read synchronously: three round trips through the thread pool would cost more
   // than opening a binary DVD does.
   let fd: number
   try {
     fd = openSync(file, 'r')
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    // No file there; ENOTDIR: not even its folder (a file stands in the way, which saving reports).
+    const code = (cause as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
     throw ioError(file, cause)
   }
+  let head: Buffer
   try {
-    const head = Buffer.alloc(4)
-    const bytesRead = readSync(fd, head, 0, 4, 0)
-    return isLz4Skippable(head.subarray(0, bytesRead)) ? 'binary' : 'json'
+    const buffer = Buffer.alloc(SHOWN_BYTES + 1)
+    head = buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0))
   } catch (cause) {
     throw ioError(file, cause)
   } finally {
     closeSync(fd)
   }
+  if (isLz4Skippable(head)) return 'binary'
+  if (formatForPath(file) === 'binary' && !/^\s*\[/.test(head.toString('latin1'))) {
+    throw new DVDFormatError(
+      file,
+      '',
+      `${describeStart(head)}, where a binary DVD starts with the bytes 50 2a 4d 18`,
+      { code: 'DVD_ERR_NOT_DVD', headline: 'not a binary DVD' },
+    )
+  }
+  return 'json'
 }
 
 /** Reads a JSON DVD file into recordings. */
@@ -88,9 +122,10 @@ async function openStore(
   file: string,
   format: DVDFormat,
   matchOn: readonly MatcherName[],
+  onWarning: ResolvedOptions['onWarning'],
 ): Promise<RecordingStore> {
   return format === 'binary'
-    ? openBinaryStore(file, matchOn)
+    ? openBinaryStore(file, matchOn, (line) => onWarning(line, 'DVD_WARN_INDEX'))
     : new MemoryStore(await readJsonFile(file), matchOn)
 }
 
@@ -258,7 +293,7 @@ export class LoadedDVD {
     if (unused === 0) return
     const sample = this.dvd.unusedSample()
     if (!this.#close.allowUnused) throw new UnusedRecordingsError(this.file, unused, sample, prune)
-    this.#close.onWarning(unusedWarning(this.file, unused, sample, prune))
+    this.#close.onWarning(unusedWarning(this.file, unused, sample, prune), 'DVD_WARN_UNUSED')
   }
 
   /** `await using dvd = await DVDLoader.open(…)` closes (and saves) at the end of the block. */
@@ -278,12 +313,13 @@ export const DVDLoader = {
     const path = resolve(file)
     const { mode, matchOn } = resolved
     const existing = mode === 'passthrough' ? undefined : await detectFormat(path)
-    if (existing === undefined && mode === 'none') throw new DVDNotFoundError(path, mode)
+    if (existing === undefined && mode === 'none')
+      throw new DVDNotFoundError(path, mode, { fromCI: resolved.modeFromCI })
     // Mode `all` re-records from scratch: the old file is never read, so even a damaged one is replaced.
     const store =
       existing === undefined || mode === 'all'
         ? new MemoryStore([], matchOn)
-        : await openStore(path, existing, matchOn)
+        : await openStore(path, existing, matchOn, resolved.onWarning)
     const dvd = new DVD(store, {
       file: path,
       mode,
@@ -310,19 +346,33 @@ export const DVDLoader = {
 
   /**
    * Opens the DVD, installs it globally, runs `fn`, then closes it: saved when `fn` succeeded and
-   * something was recorded; left untouched on disk when `fn` threw.
+   * something was recorded; left untouched on disk when `fn` threw. `options` may be left out.
    */
-  async use<T>(file: string, options: DVDOptions, fn: (dvd: LoadedDVD) => Promise<T> | T): Promise<T> {
-    const dvd = await DVDLoader.open(file, options)
-    dvd.install()
-    let result: T
-    try {
-      result = await fn(dvd)
-    } catch (error) {
-      await dvd.close({ save: false })
-      throw error
-    }
-    await dvd.close()
-    return result
-  },
+  use: useDVD,
+}
+
+/** The function a scoped DVD runs. */
+export type DVDScope<T> = (dvd: LoadedDVD) => Promise<T> | T
+
+function useDVD<T>(file: string, fn: DVDScope<T>): Promise<T>
+function useDVD<T>(file: string, options: DVDOptions, fn: DVDScope<T>): Promise<T>
+async function useDVD<T>(
+  file: string,
+  optionsOrFn: DVDOptions | DVDScope<T>,
+  maybeFn?: DVDScope<T>,
+): Promise<T> {
+  const [options, fn] = typeof optionsOrFn === 'function' ? [{}, optionsOrFn] : [optionsOrFn, maybeFn]
+  if (typeof fn !== 'function')
+    throw new InvalidOptionError('DVDLoader.use(file, [options], fn): fn must be a function')
+  const dvd = await DVDLoader.open(file, options)
+  dvd.install()
+  let result: T
+  try {
+    result = await fn(dvd)
+  } catch (error) {
+    await dvd.close({ save: false })
+    throw error
+  }
+  await dvd.close()
+  return result
 }

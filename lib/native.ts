@@ -4,7 +4,8 @@
  * the same format (slower, same results), after a one-line notice.
  */
 import { createRequire } from 'node:module'
-import { DVDError, DVDFormatError } from './errors.js'
+import { prepareTarget } from './atomic_write.js'
+import { DVDError, DVDFormatError, DVDSaveError } from './errors.js'
 import { FallbackDvdReader } from './formats/binary_fallback.js'
 
 /** Counts and sizes of an open binary DVD (the native `NativeDvdStats`; the TypeScript reader's too). */
@@ -145,7 +146,7 @@ export function openBinaryReader(file: string): BinaryReader {
   }
 }
 
-/** Starts writing a binary DVD (the addon is needed to write). */
+/** Starts writing a binary DVD, creating missing folders (the addon is needed to write). */
 export function createBinaryWriter(file: string, matchOn: string): BinaryWriter {
   const native = nativeBinding()
   if (!native) {
@@ -155,9 +156,10 @@ export function createBinaryWriter(file: string, matchOn: string): BinaryWriter 
         'save the DVD as .dvd.json instead (binary DVDs are still read, by the TypeScript reader).',
     )
   }
+  prepareTarget(file)
   try {
     return new native.NativeDvdWriter(file, matchOn)
   } catch (error) {
-    throw asFormatError(file, error)
+    throw new DVDSaveError(file, error, 'cannot create its temporary file')
   }
 }

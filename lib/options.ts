@@ -85,10 +85,12 @@ export interface DVDOptions {
    */
   filterPostDataParameters?: readonly ParameterFilter[]
   /**
-   * Where warnings go (recordings never played, reported by `close()`). Default: a Node process
-   * warning (`DVDUnusedRecordingsWarning`, code `DVD_WARN_UNUSED`), printed on stderr.
+   * Where warnings go, with their code: recordings never played, reported by `close()`
+   * (`DVD_WARN_UNUSED`), and a binary DVD indexed for another `matchOn`, at open
+   * (`DVD_WARN_INDEX`). Default: a Node process warning (`DVDUnusedRecordingsWarning` or
+   * `DVDIndexWarning`), printed on stderr.
    */
-  onWarning?: (message: string) => void
+  onWarning?: (message: string, code: WarningCode) => void
   /**
    * When `false`, `close()` of a replaying DVD throws an `UnusedRecordingsError` (after saving, if
    * saving applies) when some recordings were never played. Default `true`: they are only warned
@@ -112,6 +114,8 @@ export interface DVDOptions {
 /** Options after validation, with defaults applied. */
 export interface ResolvedOptions {
   mode: RecordMode
+  /** Whether the mode is `none` only because `CI` is set (nothing else chose a mode). */
+  modeFromCI: boolean
   matchOn: MatcherName[]
   extraMatchers: ExtraMatcher[]
   filterHeaders: Set<string>
@@ -123,19 +127,27 @@ export interface ResolvedOptions {
   secretHeaders: Set<string>
   filterQueryParameters: Map<string, string | null>
   filterPostDataParameters: Map<string, string | null>
-  onWarning: (message: string) => void
+  onWarning: (message: string, code: WarningCode) => void
   allowUnused: boolean
   dropUnused: boolean
   decodeCompressed: boolean
 }
 
+/** The codes of the warnings dvd-rw gives. */
+export type WarningCode = 'DVD_WARN_UNUSED' | 'DVD_WARN_INDEX'
+
+const WARNING_TYPES: Record<WarningCode, string> = {
+  DVD_WARN_UNUSED: 'DVDUnusedRecordingsWarning',
+  DVD_WARN_INDEX: 'DVDIndexWarning',
+}
+
 /**
  * The default {@link DVDOptions.onWarning}: a Node process warning (type
- * `DVDUnusedRecordingsWarning`, code `DVD_WARN_UNUSED`), which Node prints on stderr; `--no-warnings`
- * or a `process.on('warning')` listener handle it like any other library warning.
+ * `DVDUnusedRecordingsWarning` or `DVDIndexWarning`, with its code), which Node prints on stderr;
+ * `--no-warnings` or a `process.on('warning')` listener handle it like any other library warning.
  */
-export function emitProcessWarning(message: string): void {
-  process.emitWarning(message, { type: 'DVDUnusedRecordingsWarning', code: 'DVD_WARN_UNUSED' })
+export function emitProcessWarning(message: string, code: WarningCode = 'DVD_WARN_UNUSED'): void {
+  process.emitWarning(message, { type: WARNING_TYPES[code], code })
 }
 
 const ALIASES: Record<string, keyof DVDOptions> = {
@@ -180,7 +192,17 @@ export function resolveMode(
   const fromEnv = env[RECORD_MODE_ENV]
   if (fromEnv !== undefined && fromEnv !== '') return checkMode(fromEnv, RECORD_MODE_ENV)
   if (option !== undefined) return checkMode(option, 'recordMode')
-  return env.CI === 'true' || env.CI === '1' ? 'none' : 'once'
+  return isCI(env) ? 'none' : 'once'
+}
+
+/** Whether {@link resolveMode} falls back to `none` because of `CI`, nothing else choosing a mode. */
+function modeFromCI(option: RecordMode | undefined, env: NodeJS.ProcessEnv): boolean {
+  const fromEnv = env[RECORD_MODE_ENV]
+  return (fromEnv === undefined || fromEnv === '') && option === undefined && isCI(env)
+}
+
+function isCI(env: NodeJS.ProcessEnv): boolean {
+  return env.CI === 'true' || env.CI === '1'
 }
 
 function checkFunction<T>(value: unknown, name: string): T | undefined {
@@ -223,13 +245,19 @@ export function resolveOptions(
   if (options === null || typeof options !== 'object')
     throw new InvalidOptionError('options must be an object')
   const o: Record<string, unknown> = {}
+  const givenAs = new Map<string, string>()
   for (const [key, value] of Object.entries(options)) {
     if (!KNOWN.has(key))
       throw new InvalidOptionError(`unknown option "${key}"; known: ${[...KNOWN].join(', ')}`)
     const name = ALIASES[key] ?? key
-    if (value !== undefined && o[name] !== undefined)
-      throw new InvalidOptionError(`option ${name} given twice`)
-    if (value !== undefined) o[name] = value
+    if (value === undefined) continue
+    const earlier = givenAs.get(name)
+    if (earlier !== undefined)
+      throw new InvalidOptionError(
+        `option ${name} is given twice, as ${earlier} and as ${key}; pass only one of them`,
+      )
+    givenAs.set(name, key)
+    o[name] = value
   }
   const extra = (o.extraMatchers ?? []) as unknown[]
   if (!Array.isArray(extra) || extra.some((f) => typeof f !== 'function')) {
@@ -255,6 +283,7 @@ export function resolveOptions(
   }
   return {
     mode: resolveMode(o.recordMode as RecordMode | undefined, env),
+    modeFromCI: modeFromCI(o.recordMode as RecordMode | undefined, env),
     matchOn: normalizeMatchOn((o.matchOn ?? DEFAULT_MATCH_ON) as string[]),
     extraMatchers: extra as ExtraMatcher[],
     filterHeaders: new Set((filter as string[]).map((h) => h.toLowerCase())),
@@ -265,7 +294,9 @@ export function resolveOptions(
     secretHeaders: new Set(secretHeaders.map((h) => h.toLowerCase())),
     filterQueryParameters: checkFilters(o.filterQueryParameters, 'filterQueryParameters'),
     filterPostDataParameters: checkFilters(o.filterPostDataParameters, 'filterPostDataParameters'),
-    onWarning: checkFunction<(message: string) => void>(o.onWarning, 'onWarning') ?? emitProcessWarning,
+    onWarning:
+      checkFunction<(message: string, code: WarningCode) => void>(o.onWarning, 'onWarning') ??
+      emitProcessWarning,
     allowUnused: checkBoolean(o.allowUnused, 'allowUnused', true),
     dropUnused: checkBoolean(o.dropUnused, 'dropUnused', false),
     decodeCompressed: checkBoolean(o.decodeCompressed, 'decodeCompressed', false),

@@ -27,11 +27,14 @@ test('a DVD path ending in .lz4 is saved as a binary DVD, and opening detects it
   const { file, origin } = await recordBinary(['/json?a=1', '/bin'])
   const head = readFileSync(file).subarray(0, 4)
   t.deepEqual([...head], [0x5d, 0x2a, 0x4d, 0x18])
-  const dvd = await DVDLoader.open(file, { recordMode: 'none' })
+  const warnings: string[] = []
+  const dvd = await DVDLoader.open(file, { recordMode: 'none', onWarning: (m) => warnings.push(m) })
   t.is(dvd.format, 'binary')
   t.is(dvd.count, 2)
   t.is((await get(dvd, `${origin}/json?a=1`)).status, 200)
   await dvd.close()
+  t.is(warnings.length, 1)
+  t.regex(warnings[0]!, /#1 GET .*\/bin/)
 })
 
 test('the standard lz4 tool decodes a binary DVD to a plain MessagePack stream of its interactions', async (t) => {
@@ -82,22 +85,17 @@ test('a DVD still being replayed keeps working while a new version replaces its 
 
 test('opening with another matchOn than the index was built for answers correctly, with a warning', async (t) => {
   const { file, origin } = await recordBinary(['/json?a=1', '/json?a=2'])
-  const warnings: string[] = []
-  const write = process.stderr.write.bind(process.stderr)
-  process.stderr.write = ((chunk: string) => {
-    warnings.push(String(chunk))
-    return true
-  }) as typeof process.stderr.write
-  let dvd: LoadedDVD
-  try {
-    dvd = await DVDLoader.open(file, { recordMode: 'none', matchOn: ['method', 'path'] })
-  } finally {
-    process.stderr.write = write
-  }
-  const ours = warnings.filter((w) => w.startsWith('dvd-rw:'))
-  t.is(ours.length, 1, warnings.join(''))
-  t.regex(ours[0]!, /indexed for match_on=method,scheme,host,port,path,query, not method,path/)
-  t.regex(ours[0]!, /dvd-convert reindex/)
+  const warnings: [string, string][] = []
+  const dvd = await DVDLoader.open(file, {
+    recordMode: 'none',
+    matchOn: ['method', 'path'],
+    onWarning: (message, code) => warnings.push([message, code]),
+  })
+  t.is(warnings.length, 1)
+  const [message, code] = warnings[0]!
+  t.is(code, 'DVD_WARN_INDEX')
+  t.regex(message, /indexed for match_on=method,scheme,host,port,path,query, not method,path/)
+  t.regex(message, /dvd-convert reindex/)
   t.true((await get(dvd, `${origin}/json?a=999`)).text.includes('"a":"1"'))
   t.true((await get(dvd, `${origin}/json`)).text.includes('"a":"2"'))
 })
@@ -159,4 +157,37 @@ test('a seeded sample of 300 mutated files never crashes: each opens and replays
     }
   }
   t.true(failures > 200, `only ${failures} of 300 mutations were detected`)
+})
+
+for (const [kind, bytes, shown] of [
+  ['text', Buffer.from('hello, this is not a DVD\n'), /it holds text starting "hello, this is n…"/],
+  ['JSON', Buffer.from('{"recordings": []}'), /it holds JSON text starting "\{\\"recordings\\": \[…"/],
+  [
+    'random bytes',
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 1, 2]),
+    /it starts with the bytes 89 50 4e 47 0d 0a 1a 0a 00 01 02,/,
+  ],
+  ['nothing', Buffer.alloc(0), /it is empty/],
+] as const) {
+  test(`a file named .dvd.lz4 holding ${kind} is "not a binary DVD", with what its first bytes look like`, async (t) => {
+    const file = join(tempDir(), 'fake.dvd.lz4')
+    writeFileSync(file, bytes)
+    const error = await t.throwsAsync(DVDLoader.open(file, { recordMode: 'none' }), {
+      instanceOf: DVDFormatError,
+    })
+    t.is(error?.code, 'DVD_ERR_NOT_DVD')
+    t.true(error!.message.startsWith(`${file}: not a binary DVD: `), error!.message)
+    t.regex(error!.message, shown)
+    t.regex(error!.message, /where a binary DVD starts with the bytes 50 2a 4d 18/)
+    t.deepEqual(readFileSync(file), bytes)
+  })
+}
+
+test('a JSON DVD under a .dvd.lz4 name still opens, by its content', async (t) => {
+  const file = join(tempDir(), 'json-inside.dvd.lz4')
+  writeFileSync(file, '[]\n')
+  const dvd = await DVDLoader.open(file, { recordMode: 'none' })
+  t.is(dvd.format, 'json')
+  t.is(dvd.count, 0)
+  await dvd.close()
 })

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { run } from '../lib/cli.js'
@@ -86,6 +86,8 @@ test('verify accepts a sound file and rejects a damaged one with exit code 1', a
   t.is(bad.code, 1)
   t.true(bad.stderr.includes(damaged))
   t.regex(bad.stderr, /DVD_ERR_|checksum|corrupt/i)
+  // A checker reports; it does not advise re-recording.
+  t.false(bad.stderr.includes('record it again'), bad.stderr)
 })
 
 test('reindex rebuilds the stored index for another match_on', async (t) => {
@@ -169,4 +171,58 @@ test('inspect --report shows which recordings a run played', async (t) => {
   const bad = await cli('inspect', bin, '--report', join(dir, 'missing.json'))
   t.is(bad.code, 1)
   t.regex(bad.stderr, /not a readable run report/)
+})
+
+test('json-to-bin and bin-to-json write into folders that do not exist yet', async (t) => {
+  const dir = tempDir()
+  const bin = join(dir, 'new', 'bin', 'py.dvd.lz4')
+  const json = join(dir, 'other', 'json', 'back.dvd.json')
+  const toBin = await cli('json-to-bin', fixture(), bin)
+  t.is(toBin.code, 0, toBin.stderr)
+  const toJson = await cli('bin-to-json', bin, json)
+  t.is(toJson.code, 0, toJson.stderr)
+  t.regex(toJson.stdout, /back\.dvd\.json: 12 recordings/)
+  t.deepEqual(readdirSync(join(dir, 'new', 'bin')), ['py.dvd.lz4'])
+  t.deepEqual(readdirSync(join(dir, 'other', 'json')), ['back.dvd.json'])
+  t.is((JSON.parse(readFileSync(json, 'utf8')) as unknown[]).length, 12)
+})
+
+test('a conversion that cannot write its output fails with exit code 1, a DVD_ERR_SAVE message and no temporary file', async (t) => {
+  const dir = tempDir()
+  writeFileSync(join(dir, 'plain'), 'a file where a folder should be')
+  const bin = join(dir, 'py.dvd.lz4')
+  t.is((await cli('json-to-bin', fixture(), bin)).code, 0)
+  for (const [command, input, output] of [
+    ['bin-to-json', bin, join(dir, 'plain', 'back.dvd.json')],
+    ['json-to-bin', fixture(), join(dir, 'plain', 'again.dvd.lz4')],
+  ] as const) {
+    const result = await cli(command, input, output)
+    t.is(result.code, 1, command)
+    t.true(
+      result.stderr.startsWith(
+        `dvd-convert ${command}: ${output}: could not save the DVD: cannot create the folder`,
+      ),
+      result.stderr,
+    )
+    t.regex(result.stderr, /A part of the path is a file, not a folder/)
+    t.false(existsSync(output))
+  }
+  t.deepEqual(readdirSync(dir).sort(), ['plain', 'py.dvd.lz4'])
+})
+
+test('the counts the CLI prints agree with their number', async (t) => {
+  const server = await startServer()
+  const bin = join(tempDir(), 'one.dvd.lz4')
+  await DVDLoader.use(bin, async () => (await fetch(`${server.origin}/json`)).text())
+  await server.close()
+  const verify = await cli('verify', bin)
+  t.is(verify.code, 0, verify.stderr)
+  t.regex(verify.stdout, /OK, 1 recording \(binary\)/)
+  const json = join(tempDir(), 'one.dvd.json')
+  t.regex((await cli('bin-to-json', bin, json)).stdout, /: 1 recording\n$/)
+  t.regex((await cli('json-to-bin', json, bin)).stdout, /: 1 recording, indexed on/)
+  t.regex(
+    (await cli('reindex', bin, '--match-on', 'method,path')).stdout,
+    /: 1 recording, indexed on method,path/,
+  )
 })

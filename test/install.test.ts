@@ -83,12 +83,17 @@ test.serial('an inner DVD records through the network, not through the outer rep
     (await fetch(`${server.origin}/json`)).text(),
   )
   const innerFile = join(tempDir(), 'inner-record.dvd.json')
-  await DVDLoader.use(outerFile, { recordMode: 'none' }, async () => {
+  const warnings: string[] = []
+  const onWarning = (message: string) => warnings.push(message)
+  await DVDLoader.use(outerFile, { recordMode: 'none', onWarning }, async () => {
     await DVDLoader.use(innerFile, { recordMode: 'once' }, async () => {
       t.is(await (await fetch(`${server.origin}/counter`)).text(), 'call 1')
     })
   })
   t.is(server.hits(), 2)
+  // The outer DVD's recording was not asked for: the request went to the inner one.
+  t.is(warnings.length, 1)
+  t.regex(warnings[0]!, /1 recording in .*outer-replay\.dvd\.json was never played/)
   await server.close()
 })
 

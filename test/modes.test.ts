@@ -84,6 +84,10 @@ test('none with a missing file fails at open with DVDNotFoundError naming the fi
     instanceOf: DVDNotFoundError,
   })
   t.true(error?.message.includes(file))
+  t.regex(
+    error!.message,
+    /record mode "none" never records\. Record it first \(run with DVD_RECORD_MODE=once\)/,
+  )
   t.is((error as DVDNotFoundError).code, 'DVD_ERR_NOT_FOUND')
   t.false(existsSync(file))
 })
@@ -181,7 +185,12 @@ test.serial(
     process.env.CI = 'true'
     try {
       const dvd = join(tempDir(), 'ci.dvd.json')
-      await t.throwsAsync(DVDLoader.open(dvd), { instanceOf: DVDNotFoundError })
+      const error = await t.throwsAsync(DVDLoader.open(dvd), { instanceOf: DVDNotFoundError })
+      // The hint says how to record it, since CI itself never will.
+      t.true(
+        error!.message.startsWith(`${dvd}: no such DVD. Under CI=true the record mode defaults to "none"`),
+      )
+      t.regex(error!.message, /run the tests once outside CI \(CI= npm test\) or with DVD_RECORD_MODE=once/)
     } finally {
       if (saved === undefined) delete process.env.CI
       else process.env.CI = saved

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { DVDLoader, DVDSaveError } from '../lib/index.js'
@@ -74,3 +75,88 @@ test('closing twice saves once', async (t) => {
   t.is(readFileSync(file, 'utf8'), 'changed by someone else')
   await server.close()
 })
+
+/**
+ * Makes `dir` refuse new files, even to root (`chattr +i` there, as permission bits do not stop
+ * root), and returns the undo; `undefined` when this machine offers no way to do it.
+ */
+function makeReadOnly(dir: string): (() => void) | undefined {
+  if (process.getuid?.() !== 0) {
+    chmodSync(dir, 0o555)
+    return () => chmodSync(dir, 0o755)
+  }
+  const set = spawnSync('chattr', ['+i', dir], { encoding: 'utf8' })
+  if (set.status !== 0) return undefined
+  return () => {
+    spawnSync('chattr', ['-i', dir])
+  }
+}
+
+const probe = tempDir()
+const canMakeReadOnly = makeReadOnly(probe)
+canMakeReadOnly?.()
+if (!canMakeReadOnly)
+  console.log('read-only folder tests skipped: neither chmod nor chattr can protect a folder here')
+const readOnlyTest = canMakeReadOnly ? test : test.skip
+
+for (const ext of ['dvd.json', 'dvd.lz4']) {
+  test(`${ext}: a DVD recorded into folders that do not exist yet is saved there`, async (t) => {
+    const server = await startServer()
+    const dir = tempDir()
+    const file = join(dir, 'out', 'new', `x.${ext}`)
+    await DVDLoader.use(file, async () => (await fetch(`${server.origin}/json`)).text())
+    await server.close()
+    t.deepEqual(readdirSync(join(dir, 'out', 'new')), [`x.${ext}`])
+    const replay = await DVDLoader.open(file, { recordMode: 'none' })
+    t.is(replay.count, 1)
+    t.is((await replay.fetch(`${server.origin}/json`)).status, 200)
+    await replay.close()
+  })
+
+  readOnlyTest(
+    `${ext}: a save onto a read-only folder raises DVDSaveError, keeps the previous file and leaves no temporary file`,
+    async (t) => {
+      const server = await startServer()
+      const dir = tempDir()
+      const file = join(dir, `kept.${ext}`)
+      await DVDLoader.use(file, async () => (await fetch(`${server.origin}/json`)).text())
+      const before = readFileSync(file)
+      const dvd = await DVDLoader.open(file, { recordMode: 'all' })
+      await dvd.fetch(`${server.origin}/counter`)
+      const undo = makeReadOnly(dir)!
+      let error: DVDSaveError | undefined
+      try {
+        error = await t.throwsAsync(dvd.close(), { instanceOf: DVDSaveError })
+      } finally {
+        undo()
+      }
+      t.is(error?.code, 'DVD_ERR_SAVE')
+      t.is(error?.file, file)
+      t.regex(error!.message, /^.*kept\.dvd\.(json|lz4): could not save the DVD: cannot create/)
+      t.regex(error!.message, /\((EACCES|EPERM)\b|Permission denied|Operation not permitted/)
+      t.regex(error!.message, /Make the folder writable, or save the DVD somewhere else\./)
+      t.regex(error!.message, /previous file at this path is untouched/)
+      t.deepEqual(readFileSync(file), before)
+      t.deepEqual(readdirSync(dir), [`kept.${ext}`])
+      await server.close()
+    },
+  )
+
+  test(`${ext}: a path through a file instead of a folder raises DVDSaveError saying so`, async (t) => {
+    const server = await startServer()
+    const dir = tempDir()
+    writeFileSync(join(dir, 'plain'), 'not a folder')
+    const file = join(dir, 'plain', `x.${ext}`)
+    const dvd = await DVDLoader.open(file, { recordMode: 'once' })
+    await dvd.fetch(`${server.origin}/json`)
+    const error = await t.throwsAsync(dvd.close(), { instanceOf: DVDSaveError })
+    // Linux says EEXIST (the file exists where the folder should be), other systems ENOTDIR.
+    t.true(['EEXIST', 'ENOTDIR'].includes(error?.osCode ?? ''), error?.osCode)
+    t.regex(
+      error!.message,
+      /cannot create the folder .*plain \(.*\)\. A part of the path is a file, not a folder/,
+    )
+    t.deepEqual(readdirSync(dir), ['plain'])
+    await server.close()
+  })
+}

@@ -283,13 +283,20 @@ test('vcrpy aliases: [name, replacement] pairs replace, a null replacement remov
   })
   await rec.close()
   await server.close()
-  const play = await DVDLoader.open(file, { ...options, recordMode: 'none' })
+  const warnings: string[] = []
+  const play = await DVDLoader.open(file, {
+    ...options,
+    recordMode: 'none',
+    onWarning: (m) => warnings.push(m),
+  })
   const [query, json] = [...play.dvd.recordings()]
   t.is(query!.request.url, `${server.origin}/data?a=1&token=TOKEN`)
   t.is(Buffer.from(json!.request.body!).toString(), '{"user":"bob","otp":"OTP"}')
   // Symmetric: other real values replay.
   t.is((await send(play, `${server.origin}/data?a=1&token=else&drop=x`)).status, 200)
   await play.close()
+  t.is(warnings.length, 1)
+  t.regex(warnings[0]!, /#1 POST .*\/login/)
 })
 
 test('a recorded response is redacted before beforeRecordResponse sees it', async (t) => {

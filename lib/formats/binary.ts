@@ -6,7 +6,7 @@
 import { markAsUntransferable } from 'node:worker_threads'
 import { Packr, Unpackr } from 'msgpackr'
 import type { ExactMatch, RecordingStore } from '../dvd.js'
-import { DVDFormatError } from '../errors.js'
+import { DVDError, DVDFormatError, DVDSaveError } from '../errors.js'
 import { keyOf, MATCHERS, type MatcherName, matcherValue, ParsedRequest } from '../matchers.js'
 import type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from '../model.js'
 import { isRecordedError } from '../model.js'
@@ -491,22 +491,33 @@ export class BinaryDVDWriter {
   }
 
   add(source: BinarySource): void {
+    let record: Buffer
+    let key: string
+    let matchFields: Buffer
     if (source.kind === 'recording') {
       const fields = allMatchFields(new ParsedRequest(source.recording.request))
-      this.#writer.add(
-        encodeRecording(source.recording),
-        Buffer.from(keyOfFields(fields, this.#matchOn)),
-        packr.pack(fields),
-      )
+      record = encodeRecording(source.recording)
+      key = keyOfFields(fields, this.#matchOn)
+      matchFields = packr.pack(fields)
     } else {
-      const key = keyFromFields(source.matchFields, this.#matchOn, this.#file, this.#count)
-      this.#writer.add(source.record, Buffer.from(key), source.matchFields)
+      key = keyFromFields(source.matchFields, this.#matchOn, this.#file, this.#count)
+      record = source.record
+      matchFields = source.matchFields
+    }
+    try {
+      this.#writer.add(record, Buffer.from(key), matchFields)
+    } catch (error) {
+      throw new DVDSaveError(this.#file, error, 'cannot write it')
     }
     this.#count++
   }
 
   finish(): void {
-    this.#writer.finish()
+    try {
+      this.#writer.finish()
+    } catch (error) {
+      throw new DVDSaveError(this.#file, error, 'cannot finish it')
+    }
   }
 
   /** Deletes the temporary file; the target is left as it was. */
@@ -534,7 +545,8 @@ export function writeBinary(
     writer.finish()
   } catch (error) {
     writer.abort()
-    throw asFormatError(file, error)
+    // A recording that could not be read (from the DVD being converted) keeps its own error.
+    throw error instanceof DVDError ? error : new DVDSaveError(file, error, 'cannot write it')
   }
   return writer.count
 }
