@@ -126,8 +126,28 @@ function formatUnmatched(headline: string, d: UnmatchedDetails, advice: string):
   } else if (d.alreadyPlayed === 0) {
     lines.push('  The DVD has no recording close to it.')
   }
-  lines.push(`  ${advice}`)
+  if (
+    misses.some((n) => n.differences.length === 1 && n.differences[0] === 'port') &&
+    isLoopback(d.request)
+  ) {
+    // Re-recording would not help: the next run's server gets yet another port.
+    lines.push(
+      '  Only the port differs, on a loopback host: a local test server listening on port 0 gets a new',
+      '  port every run. Match without the port: matchOn: MATCH_ON_WITHOUT_PORT (exported by dvd-rw),',
+      "  or ['method', 'scheme', 'host', 'path', 'query'].",
+    )
+  } else lines.push(`  ${advice}`)
   return lines.join('\n')
+}
+
+/** Whether the request (`METHOD url`) goes to this machine: localhost, 127.0.0.0/8 or ::1. */
+function isLoopback(request: string): boolean {
+  try {
+    const host = new URL(request.slice(request.indexOf(' ') + 1)).hostname
+    return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
+  } catch {
+    return false
+  }
 }
 
 /** A request reached a replaying DVD and no unplayed recording matches it. */

@@ -30,6 +30,7 @@ export {
   canonicalQuery,
   DEFAULT_MATCH_ON,
   type ExtraMatcher,
+  MATCH_ON_WITHOUT_PORT,
   MATCHERS,
   type MatcherName,
   ParsedRequest,

@@ -27,6 +27,12 @@ export type MatcherName = (typeof MATCHERS)[number]
 export const DEFAULT_MATCH_ON: readonly MatcherName[] = ['method', 'scheme', 'host', 'port', 'path', 'query']
 
 /**
+ * {@link DEFAULT_MATCH_ON} without `port`: for tests that start their own server on port 0, whose
+ * port changes every run (`matchOn: MATCH_ON_WITHOUT_PORT`).
+ */
+export const MATCH_ON_WITHOUT_PORT: readonly MatcherName[] = DEFAULT_MATCH_ON.filter((m) => m !== 'port')
+
+/**
  * A user matcher applied to the candidates that share the incoming request's key:
  * `(recorded, incoming) => boolean`.
  */

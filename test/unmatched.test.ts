@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import test from 'ava'
 import { request } from 'undici'
-import { DVDLoader, type LoadedDVD, UnmatchedRequestError } from '../lib/index.js'
+import { DVDLoader, type LoadedDVD, MATCH_ON_WITHOUT_PORT, UnmatchedRequestError } from '../lib/index.js'
 import { startServer } from './helpers/server.js'
 import { tempDir } from './helpers/tmp.js'
 
@@ -78,4 +78,28 @@ test('undici.request rejects with the UnmatchedRequestError itself', async (t) =
     instanceOf: UnmatchedRequestError,
     message: /no recording matches: GET .*\/nothing/,
   })
+})
+
+test('when only the port of a loopback host differs, the error says to match without the port instead of re-recording', async (t) => {
+  const { file } = await recorded(['GET /json'])
+  // The same local test server, started again on port 0, listens on another port.
+  const server = await startServer()
+  const dvd = await DVDLoader.open(file, { recordMode: 'none', onWarning() {} })
+  const error = await unmatched(dvd, `${server.origin}/json`)
+  await server.close()
+  t.deepEqual(error.nearest[0]?.differences, ['port'])
+  t.regex(error.message, /Only the port differs, on a loopback host/)
+  t.regex(error.message, /matchOn: MATCH_ON_WITHOUT_PORT/)
+  t.false(error.message.includes('record it again'))
+})
+
+test('MATCH_ON_WITHOUT_PORT replays a local server recorded on another port', async (t) => {
+  const { file } = await recorded(['GET /json'])
+  const server = await startServer()
+  await server.close()
+  const dvd = await DVDLoader.open(file, { recordMode: 'none', matchOn: MATCH_ON_WITHOUT_PORT })
+  const res = await fetch(`${server.origin}/json`, { dispatcher: dvd.dispatcher } as unknown as RequestInit)
+  t.is(res.status, 200)
+  await res.text()
+  await dvd.close()
 })
