@@ -45,19 +45,22 @@ const allowed = [
   /^bin\/dvd-convert\.js$/,
   /^native\/(index\.js|index\.d\.ts|package\.json)$/,
   /^dist\/lib\/(.+)\.(js|d\.ts)$/,
+  /^dist\/cjs\/(.+)\.js$/,
+  /^dist\/cjs\/package\.json$/,
 ]
 const required = [
   'package.json', 'README.md', 'LICENSE', 'bin/dvd-convert.js', 'native/index.js', 'native/index.d.ts',
   'native/package.json', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/cli.js',
   'dist/lib/testing/ava.js', 'dist/lib/testing/ava.d.ts', 'dist/lib/testing/node_test.js',
-  'dist/lib/testing/vitest.js',
+  'dist/lib/testing/vitest.js', 'dist/lib/testing/jest.js', 'dist/cjs/package.json', 'dist/cjs/index.js',
+  'dist/cjs/testing/jest.js', 'dist/cjs/testing/node_test.js',
 ]
 const problems = []
 for (const file of files) {
   const match = allowed.find((re) => re.test(file))
   if (!match) problems.push(`unexpected file in the package: ${file}`)
   // Every compiled file has its source: no leftovers of deleted modules in dist/.
-  const compiled = /^dist\/lib\/(.+)\.(?:js|d\.ts)$/.exec(file)
+  const compiled = /^dist\/(?:lib|cjs)\/(.+)\.(?:js|d\.ts)$/.exec(file)
   if (compiled && !existsSync(`lib/${compiled[1]}.ts`)) problems.push(`${file} has no lib/${compiled[1]}.ts`)
 }
 for (const file of required) if (!files.includes(file)) problems.push(`missing from the package: ${file}`)
@@ -190,6 +193,39 @@ TMPDIR="$WORK" node consumer.mjs "$WORK/fixtures/prebuilt.dvd.lz4" "$BINARY_URL"
 NOTICES=$(grep -c '^dvd-rw: native addon not available' "$WORK/consumer.err" || true)
 [ "$NOTICES" = 1 ] || { cat "$WORK/consumer.err" >&2; fail "expected the fallback notice once on stderr, got $NOTICES"; }
 echo "pack-check: fallback notice: $(grep '^dvd-rw: native addon not available' "$WORK/consumer.err" | cut -c1-100)…"
+
+# --- CommonJS consumers (Jest's default module loader): require() of the package and its Jest helper
+cat >consumer.cjs <<'JS'
+const { strict: assert } = require('node:assert')
+const { existsSync, mkdtempSync } = require('node:fs')
+const { createServer } = require('node:http')
+const { tmpdir } = require('node:os')
+const { join } = require('node:path')
+const { DVDLoader } = require('dvd-rw')
+const jest = require('dvd-rw/jest')
+assert.equal(typeof jest.useDVD, 'function')
+assert.throws(() => jest.useDVD(), /needs the Jest globals/)
+async function main() {
+  const server = createServer((req, res) => res.end(`cjs ${req.url}`))
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${server.address().port}/cjs`
+  const file = join(mkdtempSync(join(tmpdir(), 'dvd-rw-cjs-')), 'cjs.dvd.json')
+  await DVDLoader.use(file, { recordMode: 'all' }, async (dvd) => {
+    assert.equal(await (await dvd.fetch(url)).text(), 'cjs /cjs')
+  })
+  server.close()
+  assert.ok(existsSync(file))
+  await DVDLoader.use(file, { recordMode: 'none' }, async (dvd) => {
+    assert.equal(await (await dvd.fetch(url)).text(), 'cjs /cjs')
+  })
+  console.log('pack-check: require("dvd-rw") recorded and replayed a JSON DVD; require("dvd-rw/jest") loads')
+}
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
+JS
+TMPDIR="$WORK" node consumer.cjs || fail "the CommonJS consumer failed"
 
 # --- types
 cat >consumer.ts <<'TS'
