@@ -4,13 +4,11 @@
  * cannot be read or converted), 2 usage (unknown command, missing or bad arguments).
  */
 import { readFile } from 'node:fs/promises'
-import { writeFileAtomic } from './atomic_write.js'
+import { formatFromName, readRecordings, requireFormat, writeRecordings } from './convert.js'
 import type { RunReport } from './dvd.js'
 import { DVDError, DVDFormatError, InvalidOptionError } from './errors.js'
-import { BinaryDVDWriter, encodeRecording, openBinaryStore, writeBinary } from './formats/binary.js'
-import { recordingJson } from './formats/json.js'
-import { readJsonStream } from './formats/json_stream.js'
-import { detectFormat } from './loader.js'
+import { encodeRecording, openBinaryStore, writeBinary } from './formats/binary.js'
+import type { DVDFormat } from './loader.js'
 import { DEFAULT_MATCH_ON, type MatcherName, normalizeMatchOn, ParsedRequest } from './matchers.js'
 import { headerValue, isRecordedError } from './model.js'
 import { asFormatError, binaryBackend } from './native.js'
@@ -85,79 +83,67 @@ function matchOnFlag(flags: Map<string, string | true>): MatcherName[] {
   }
 }
 
-async function requireFormat(file: string): Promise<'json' | 'binary'> {
-  const format = await detectFormat(file)
-  if (!format) throw new DVDError('DVD_ERR_NOT_FOUND', `${file}: no such file`)
-  return format
-}
+const CONVERT_OPTIONS: Command['options'] = { 'match-on': 'value', pretty: 'flag', decode: 'flag' }
 
-/** Every recording of a DVD file of either format, streamed. */
-async function* recordingsOf(file: string, onProgress?: (done: number, total?: number) => void) {
-  if ((await requireFormat(file)) === 'json') {
-    yield* readJsonStream(file)
-    return
-  }
-  const store = openBinaryStore(file, DEFAULT_MATCH_ON, () => {})
-  try {
-    for (let id = 0; id < store.count; id++) {
-      yield store.get(id)
-      onProgress?.(id + 1, store.count)
-    }
-  } finally {
-    store.close()
-  }
+/** Reads every recording of `input`, whatever its format, and writes them to `output` in `format`. */
+async function convert(
+  input: string,
+  output: string,
+  format: DVDFormat,
+  flags: Map<string, string | true>,
+  io: CliIO,
+  label: string,
+): Promise<void> {
+  const matchOn = matchOnFlag(flags)
+  const progress = new Progress(io, label)
+  const recordings = readRecordings(input, {
+    onProgress: (done, total, unit) =>
+      unit === 'bytes'
+        ? progress.update(Math.round(done / 1e6), undefined, 'MB read')
+        : progress.update(done, total),
+    onWarning: (message) => io.stderr(`warning: ${message}\n`),
+  })
+  const written = await writeRecordings(output, format, recordings, {
+    matchOn,
+    pretty: flags.has('pretty'),
+    decodeCompressed: flags.has('decode'),
+  })
+  progress.done()
+  const index = format === 'binary' ? `, indexed on ${matchOn.join(',')}` : ''
+  io.stdout(`${output}: ${count(written, 'recording')}${index}\n`)
 }
 
 const commands: Record<string, Command> = {
-  'json-to-bin': {
-    usage: 'dvd-convert json-to-bin IN.dvd.json OUT.dvd.lz4 [--match-on method,scheme,host,port,path,query]',
-    summary: 'convert a JSON DVD (of any size, streamed) to a binary DVD indexed for --match-on',
-    options: { 'match-on': 'value' },
+  convert: {
+    usage: 'dvd-convert convert IN OUT [--match-on method,scheme,host,port,path,query] [--pretty] [--decode]',
+    summary:
+      'convert between .har, .dvd.json and .dvd.lz4 (of any size, streamed), formats taken from the names',
+    options: CONVERT_OPTIONS,
     positional: 2,
     async run([input, output], flags, io) {
-      const matchOn = matchOnFlag(flags)
-      const progress = new Progress(io, 'json-to-bin')
-      let bytes = 0
-      const items = readJsonStream(input!, (n) => {
-        bytes = n
-      })
-      const writer = new BinaryDVDWriter(output!, matchOn)
-      try {
-        for await (const recording of items) {
-          writer.add({ kind: 'recording', recording })
-          progress.update(Math.round(bytes / 1e6), undefined, 'MB of JSON read')
-        }
-        writer.finish()
-      } catch (error) {
-        writer.abort()
-        throw error
+      const format = formatFromName(output!)
+      if (!format) {
+        throw new UsageError(
+          `cannot tell the format of ${output} from its name: end it in .har, .dvd.json or .dvd.lz4`,
+        )
       }
-      progress.done()
-      io.stdout(`${output}: ${count(writer.count, 'recording')}, indexed on ${matchOn.join(',')}\n`)
+      await convert(input!, output!, format, flags, io, 'convert')
     },
+  },
+  'json-to-bin': {
+    usage: 'dvd-convert json-to-bin IN.dvd.json OUT.dvd.lz4 [--match-on method,scheme,host,port,path,query]',
+    summary: 'the same as convert, always writing a binary DVD indexed for --match-on',
+    options: { 'match-on': 'value' },
+    positional: 2,
+    run: ([input, output], flags, io) => convert(input!, output!, 'binary', flags, io, 'json-to-bin'),
   },
   'bin-to-json': {
     usage: 'dvd-convert bin-to-json IN.dvd.lz4 OUT.dvd.json [--pretty] [--decode]',
     summary:
-      'convert a binary DVD to a Python-compatible JSON DVD (--decode: store compressed bodies decoded)',
+      'the same as convert, always writing a Python-compatible JSON DVD (--decode: store compressed bodies decoded)',
     options: { pretty: 'flag', decode: 'flag' },
     positional: 2,
-    async run([input, output], flags, io) {
-      const progress = new Progress(io, 'bin-to-json')
-      const options = { pretty: flags.has('pretty'), decodeCompressed: flags.has('decode') }
-      let written = 0
-      async function* text() {
-        yield '['
-        for await (const recording of recordingsOf(input!, (done, total) => progress.update(done, total))) {
-          yield `${written === 0 ? '\n' : ',\n'}${recordingJson(recording, options)}`
-          written++
-        }
-        yield written === 0 ? ']\n' : '\n]\n'
-      }
-      await writeFileAtomic(output!, text())
-      progress.done()
-      io.stdout(`${output}: ${count(written, 'recording')}\n`)
-    },
+    run: ([input, output], flags, io) => convert(input!, output!, 'json', flags, io, 'bin-to-json'),
   },
   inspect: {
     usage: 'dvd-convert inspect FILE [--report RUN-REPORT.json]',
@@ -174,7 +160,7 @@ const commands: Record<string, Command> = {
       let bodyBytes = 0
       let encoded = 0
       const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1)
-      for await (const { request, outcome } of recordingsOf(file!)) {
+      for await (const { request, outcome } of readRecordings(file!)) {
         total++
         bump(hosts, new URL(request.url).host)
         bump(methods, request.method)
@@ -241,7 +227,9 @@ const commands: Record<string, Command> = {
         }
       }
       const progress = new Progress(io, 'verify')
-      for await (const recording of recordingsOf(file!, (done, total) => progress.update(done, total))) {
+      for await (const recording of readRecordings(file!, {
+        onProgress: (done, total) => progress.update(done, total),
+      })) {
         new ParsedRequest(recording.request)
         encodeRecording(recording)
         checked++

@@ -17,6 +17,8 @@ import {
 } from './dvd.js'
 import { DVDFormatError, DVDNotFoundError, InvalidOptionError } from './errors.js'
 import { type BinarySource, BinaryStore, openBinaryStore, writeBinary } from './formats/binary.js'
+import { serializeHar } from './formats/har.js'
+import { readHarFile } from './formats/har_stream.js'
 import { parseJson, serializeJson } from './formats/json.js'
 import { installGlobal, networkDispatcher, uninstallGlobal } from './install.js'
 import { DVDDispatcher } from './intercept.js'
@@ -25,7 +27,7 @@ import type { Recording } from './model.js'
 import { type DVDOptions, type RecordMode, type ResolvedOptions, resolveOptions } from './options.js'
 
 /** File formats a DVD can be stored in. */
-export type DVDFormat = 'json' | 'binary'
+export type DVDFormat = 'json' | 'binary' | 'har'
 
 /** LZ4 skippable-frame magic numbers (0x184D2A50–5F, little-endian): binary DVDs start with one. */
 function isLz4Skippable(bytes: Uint8Array): boolean {
@@ -38,9 +40,22 @@ function isLz4Skippable(bytes: Uint8Array): boolean {
   )
 }
 
-/** The format of a new file, from its name: `*.lz4` is binary, anything else JSON. */
+/** The format of a new file, from its name: `*.lz4` is binary, `*.har` HAR, anything else JSON. */
 export function formatForPath(file: string): DVDFormat {
-  return /\.lz4$/i.test(file) ? 'binary' : 'json'
+  return /\.lz4$/i.test(file) ? 'binary' : /\.har$/i.test(file) ? 'har' : 'json'
+}
+
+/**
+ * A JSON DVD is a JSON array, a HAR file a JSON object: the first byte after a BOM and spaces
+ * tells; `undefined` when it is neither.
+ */
+function textFormat(head: Buffer): DVDFormat | undefined {
+  for (const b of head.subarray(head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0)) {
+    if (b === 0x5b) return 'json'
+    if (b === 0x7b) return 'har'
+    if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) return undefined
+  }
+  return undefined
 }
 
 function ioError(file: string, cause: unknown): DVDFormatError {
@@ -52,6 +67,9 @@ function ioError(file: string, cause: unknown): DVDFormatError {
 
 /** How many leading bytes a "not a binary DVD" message shows. */
 const SHOWN_BYTES = 16
+
+/** How many leading bytes are read to tell the format. */
+const HEAD_BYTES = 64
 
 /** What the first bytes of a file look like, for a person: quoted text, or hex. */
 export function describeStart(bytes: Uint8Array): string {
@@ -87,7 +105,8 @@ export async function detectFormat(file: string): Promise<DVDFormat | undefined>
   }
   let head: Buffer
   try {
-    const buffer = Buffer.alloc(SHOWN_BYTES + 1)
+    // Enough for the message about a file that is not a DVD, and for spaces before a JSON text.
+    const buffer = Buffer.alloc(HEAD_BYTES)
     head = buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0))
   } catch (cause) {
     throw ioError(file, cause)
@@ -95,7 +114,8 @@ export async function detectFormat(file: string): Promise<DVDFormat | undefined>
     closeSync(fd)
   }
   if (isLz4Skippable(head)) return 'binary'
-  if (formatForPath(file) === 'binary' && !/^\s*\[/.test(head.toString('latin1'))) {
+  const text = textFormat(head)
+  if (formatForPath(file) === 'binary' && text !== 'json') {
     throw new DVDFormatError(
       file,
       '',
@@ -103,7 +123,7 @@ export async function detectFormat(file: string): Promise<DVDFormat | undefined>
       { code: 'DVD_ERR_NOT_DVD', headline: 'not a binary DVD' },
     )
   }
-  return 'json'
+  return text ?? 'json'
 }
 
 /** Reads a JSON DVD file into recordings. */
@@ -124,9 +144,12 @@ async function openStore(
   matchOn: readonly MatcherName[],
   onWarning: ResolvedOptions['onWarning'],
 ): Promise<RecordingStore> {
-  return format === 'binary'
-    ? openBinaryStore(file, matchOn, (line) => onWarning(line, 'DVD_WARN_INDEX'))
-    : new MemoryStore(await readJsonFile(file), matchOn)
+  if (format === 'binary') return openBinaryStore(file, matchOn, (line) => onWarning(line, 'DVD_WARN_INDEX'))
+  const recordings =
+    format === 'har'
+      ? await readHarFile(file, (line) => onWarning(line, 'DVD_WARN_HAR_SKIPPED'))
+      : await readJsonFile(file)
+  return new MemoryStore(recordings, matchOn)
 }
 
 /** Options of {@link LoadedDVD.close}. */
@@ -249,10 +272,11 @@ export class LoadedDVD {
   async save(): Promise<void> {
     const dvd = this.dvd
     const keep = this.#close.dropUnused ? (id: number) => dvd.plays(id) > 0 : () => true
+    function* kept() {
+      for (let id = 0; id < dvd.count; id++) if (keep(id)) yield dvd.get(id)
+    }
+    if (this.format === 'har') return writeFileAtomic(this.file, serializeHar(kept()))
     if (this.format === 'json') {
-      function* kept() {
-        for (let id = 0; id < dvd.count; id++) if (keep(id)) yield dvd.get(id)
-      }
       return writeFileAtomic(
         this.file,
         serializeJson(kept(), { decodeCompressed: this.#close.decodeCompressed }),
@@ -305,7 +329,7 @@ export class LoadedDVD {
 /** Opens DVD files. */
 export const DVDLoader = {
   /**
-   * Opens the DVD at `file` (JSON or binary, told apart by content) under the record mode in force.
+   * Opens the DVD at `file` (JSON, binary or HAR, told apart by content) under the record mode in force.
    * A missing file starts an empty DVD, except in mode `none`, where it is a {@link DVDNotFoundError}.
    */
   async open(file: string, options: DVDOptions = {}): Promise<LoadedDVD> {

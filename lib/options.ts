@@ -86,9 +86,10 @@ export interface DVDOptions {
   filterPostDataParameters?: readonly ParameterFilter[]
   /**
    * Where warnings go, with their code: recordings never played, reported by `close()`
-   * (`DVD_WARN_UNUSED`), and a binary DVD indexed for another `matchOn`, at open
-   * (`DVD_WARN_INDEX`). Default: a Node process warning (`DVDUnusedRecordingsWarning` or
-   * `DVDIndexWarning`), printed on stderr.
+   * (`DVD_WARN_UNUSED`), a binary DVD indexed for another `matchOn`, at open
+   * (`DVD_WARN_INDEX`), and HAR entries a DVD cannot replay, skipped at open
+   * (`DVD_WARN_HAR_SKIPPED`). Default: a Node process warning (`DVDUnusedRecordingsWarning`,
+   * `DVDIndexWarning` or `DVDHarSkippedWarning`), printed on stderr.
    */
   onWarning?: (message: string, code: WarningCode) => void
   /**
@@ -134,16 +135,17 @@ export interface ResolvedOptions {
 }
 
 /** The codes of the warnings dvd-rw gives. */
-export type WarningCode = 'DVD_WARN_UNUSED' | 'DVD_WARN_INDEX'
+export type WarningCode = 'DVD_WARN_UNUSED' | 'DVD_WARN_INDEX' | 'DVD_WARN_HAR_SKIPPED'
 
 const WARNING_TYPES: Record<WarningCode, string> = {
   DVD_WARN_UNUSED: 'DVDUnusedRecordingsWarning',
   DVD_WARN_INDEX: 'DVDIndexWarning',
+  DVD_WARN_HAR_SKIPPED: 'DVDHarSkippedWarning',
 }
 
 /**
  * The default {@link DVDOptions.onWarning}: a Node process warning (type
- * `DVDUnusedRecordingsWarning` or `DVDIndexWarning`, with its code), which Node prints on stderr;
+ * `DVDUnusedRecordingsWarning`, `DVDIndexWarning` or `DVDHarSkippedWarning`, with its code), which Node prints on stderr;
  * `--no-warnings` or a `process.on('warning')` listener handle it like any other library warning.
  */
 export function emitProcessWarning(message: string, code: WarningCode = 'DVD_WARN_UNUSED'): void {

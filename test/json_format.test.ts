@@ -241,7 +241,8 @@ const GOOD_RESPONSE = JSON.stringify(SAMPLE_RESPONSE)
 
 const malformed: [string, string, string][] = [
   ['invalid JSON', `[[${GOOD_REQUEST}, ${GOOD_RESPONSE}]`, ''],
-  ['a top-level object', `{"interactions": [[${GOOD_REQUEST}, ${GOOD_RESPONSE}]]}`, ''],
+  // An object is read as HAR, which names the missing `log`.
+  ['a top-level object', `{"interactions": [[${GOOD_REQUEST}, ${GOOD_RESPONSE}]]}`, 'log'],
   [
     'a status that is a string',
     `[[${GOOD_REQUEST}, {"status": "200", "headers": [], "body": null}]]`,

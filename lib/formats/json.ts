@@ -14,6 +14,7 @@ import { DVDFormatError } from '../errors.js'
 import type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from '../model.js'
 import { isRecordedError } from '../model.js'
 import { fromPythonType, toPythonType } from './python_errors.js'
+import { layOut, type TextLayout } from './text_layout.js'
 
 /** Python dvd-rw ≥ 0.1.6 prefixes base64 bodies with this marker; older files have bare base64. */
 export const BODY_PREFIX = 'b64_byte__'
@@ -163,7 +164,8 @@ class Reader {
   }
 }
 
-function describe(value: Json): string {
+/** How a JSON value is named in error messages. */
+export function describe(value: Json): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return `a list of ${value.length}`
   if (typeof value === 'string')
@@ -174,6 +176,22 @@ function describe(value: Json): string {
 /** Checks one parsed `[request, outcome]` item found at position `index` of the file's array. */
 export function parseRecordingValue(value: unknown, index: number, file: string): Recording {
   return new Reader(file).recording(value, `[${index}]`)
+}
+
+/** Decodes base64 body text (with or without the `b64_byte__` prefix), rejecting anything malformed. */
+export function parseBase64(value: unknown, at: string, file: string): Buffer | null {
+  return new Reader(file).bytes(value, at, true)
+}
+
+/** Reads a recorded error from the object {@link recordedErrorJson} made. */
+export function parseRecordedError(
+  value: unknown,
+  at: string,
+  file: string,
+  request: DVDRequest,
+): RecordedError {
+  const reader = new Reader(file)
+  return reader.error(reader.object(value, at), at, request)
 }
 
 /**
@@ -228,6 +246,11 @@ function errorJson(error: RecordedError, options: JsonWriteOptions): Record<stri
   return { exc_type: toPythonType(error), message: error.message, node }
 }
 
+/** A recorded error as the object JSON DVDs store (`exc_type`, `message`, `node`). */
+export function recordedErrorJson(error: RecordedError): Record<string, unknown> {
+  return errorJson(error, {})
+}
+
 /** The JSON text of one recording: `[request, outcome]`. */
 export function recordingJson(recording: Recording, options: JsonWriteOptions = {}): string {
   const { outcome } = recording
@@ -235,16 +258,19 @@ export function recordingJson(recording: Recording, options: JsonWriteOptions = 
   return JSON.stringify([requestJson(recording.request), value], null, options.pretty ? 2 : undefined)
 }
 
+/** How a JSON DVD is laid out: a list with one recording per line (or per block with `pretty`). */
+export function jsonLayout(options: JsonWriteOptions = {}): TextLayout {
+  return {
+    head: '[',
+    item: (recording, index) => `${index === 0 ? '\n' : ',\n'}${recordingJson(recording, options)}`,
+    tail: (count) => (count === 0 ? ']\n' : '\n]\n'),
+  }
+}
+
 /** A JSON DVD as a sequence of text chunks (one per recording), so large DVDs stream to disk. */
-export function* serializeJson(
+export function serializeJson(
   recordings: Iterable<Recording>,
   options: JsonWriteOptions = {},
 ): Generator<string> {
-  let first = true
-  yield '['
-  for (const recording of recordings) {
-    yield `${first ? '\n' : ',\n'}${recordingJson(recording, options)}`
-    first = false
-  }
-  yield first ? ']\n' : '\n]\n'
+  return layOut(jsonLayout(options), recordings)
 }

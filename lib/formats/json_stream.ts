@@ -19,15 +19,15 @@ const COMMA = 0x2c
 
 const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
 
-const OPEN_AT_END = -1
-const ESCAPED_AT_END = -2
+export const OPEN_AT_END = -1
+export const ESCAPED_AT_END = -2
 
 /**
  * The index of the quote closing a string whose content starts at `from` (not escaped), or
  * `OPEN_AT_END` / `ESCAPED_AT_END` when the chunk ends inside the string (the latter when its
  * last byte is an escaping backslash).
  */
-function closingQuote(chunk: Buffer, from: number): number {
+export function closingQuote(chunk: Buffer, from: number): number {
   let at = from
   for (;;) {
     const q = chunk.indexOf(QUOTE, at)

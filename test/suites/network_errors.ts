@@ -7,14 +7,14 @@ import { tempDir } from '../helpers/tmp.js'
 import { unresponsivePort } from '../helpers/unresponsive.js'
 
 /** The file suffix of each DVD format. */
-export type Format = 'json' | 'binary'
+export type Format = 'json' | 'binary' | 'har'
 
 /**
  * Registers the suite for DVDs stored in `format`; every test file that calls it runs the same
- * specification against another storage (JSON, binary with the addon, binary with the TS reader).
+ * specification against another storage (JSON, HAR, binary with the addon, binary with the TS reader).
  */
 export function networkErrorSuite(test: TestFn, format: Format): void {
-  const ext = format === 'json' ? 'dvd.json' : 'dvd.lz4'
+  const ext = { json: 'dvd.json', binary: 'dvd.lz4', har: 'har' }[format]
 
   interface Failure {
     name: string
