@@ -8,9 +8,13 @@ import { formatFromName, readRecordings, requireFormat, writeRecordings } from '
 import type { RunReport } from './dvd.js'
 import { DVDError, DVDFormatError, InvalidOptionError } from './errors.js'
 import { encodeRecording, openBinaryStore, writeBinary } from './formats/binary.js'
+import { importNock } from './formats/import/nock.js'
+import { importPolly } from './formats/import/polly.js'
+import { importUndiciSnapshot } from './formats/import/undici_snapshot.js'
+import { importVcrpy } from './formats/import/vcrpy.js'
 import type { DVDFormat } from './loader.js'
 import { DEFAULT_MATCH_ON, type MatcherName, normalizeMatchOn, ParsedRequest } from './matchers.js'
-import { headerValue, isRecordedError } from './model.js'
+import { headerValue, isRecordedError, type Recording } from './model.js'
 import { asFormatError, binaryBackend } from './native.js'
 import { count } from './plural.js'
 
@@ -83,6 +87,28 @@ function matchOnFlag(flags: Map<string, string | true>): MatcherName[] {
   }
 }
 
+/** What each `import --from` name reads. */
+const importers: Record<
+  string,
+  (file: string, onWarning: (message: string) => void) => Promise<Recording[]>
+> = {
+  nock: importNock,
+  polly: importPolly,
+  'undici-snapshot': importUndiciSnapshot,
+  vcrpy: importVcrpy,
+}
+
+/** The format an output file's name asks for. */
+function outputFormat(file: string): DVDFormat {
+  const format = formatFromName(file)
+  if (!format) {
+    throw new UsageError(
+      `cannot tell the format of ${file} from its name: end it in .har, .dvd.json or .dvd.lz4`,
+    )
+  }
+  return format
+}
+
 const CONVERT_OPTIONS: Command['options'] = { 'match-on': 'value', pretty: 'flag', decode: 'flag' }
 
 /** Reads every recording of `input`, whatever its format, and writes them to `output` in `format`. */
@@ -121,13 +147,7 @@ const commands: Record<string, Command> = {
     options: CONVERT_OPTIONS,
     positional: 2,
     async run([input, output], flags, io) {
-      const format = formatFromName(output!)
-      if (!format) {
-        throw new UsageError(
-          `cannot tell the format of ${output} from its name: end it in .har, .dvd.json or .dvd.lz4`,
-        )
-      }
-      await convert(input!, output!, format, flags, io, 'convert')
+      await convert(input!, output!, outputFormat(output!), flags, io, 'convert')
     },
   },
   'json-to-bin': {
@@ -144,6 +164,23 @@ const commands: Record<string, Command> = {
     options: { pretty: 'flag', decode: 'flag' },
     positional: 2,
     run: ([input, output], flags, io) => convert(input!, output!, 'json', flags, io, 'bin-to-json'),
+  },
+  import: {
+    usage: `dvd-convert import --from ${Object.keys(importers).join('|')} IN OUT [--match-on …]`,
+    summary:
+      'bring in a nock.back fixture, a Polly.js recording.har, an undici SnapshotAgent snapshot or a vcrpy cassette; OUT’s name picks the format',
+    options: { from: 'value', 'match-on': 'value' },
+    positional: 2,
+    async run([input, output], flags, io) {
+      const from = flags.get('from')
+      const importer = typeof from === 'string' ? importers[from] : undefined
+      if (!importer) throw new UsageError(`--from needs one of ${Object.keys(importers).join(', ')}`)
+      const format = outputFormat(output!)
+      const recordings = await importer(input!, (message) => io.stderr(`warning: ${message}\n`))
+      const matchOn = matchOnFlag(flags)
+      const count = await writeRecordings(output!, format, recordings, { matchOn })
+      io.stdout(`${output}: ${count} recordings imported from ${from}\n`)
+    },
   },
   inspect: {
     usage: 'dvd-convert inspect FILE [--report RUN-REPORT.json]',

@@ -77,7 +77,7 @@ export interface WriteOptions {
 export async function writeRecordings(
   file: string,
   format: DVDFormat,
-  recordings: AsyncIterable<Recording>,
+  recordings: AsyncIterable<Recording> | Iterable<Recording>,
   options: WriteOptions = {},
 ): Promise<number> {
   if (format === 'binary') {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates .venv-python/ at the repository root with the Python dvd-rw library and httpx, for the
-# Python interop tests (test/python_interop.test.ts). Idempotent: does nothing when the pinned
+# Creates .venv-python/ at the repository root with the Python dvd-rw library, httpx and vcrpy, for the
+# Python interop tests (test/python_interop.test.ts) and the vcrpy importer fixture
+# (test/fixtures/importers/make-vcrpy.mjs). Idempotent: does nothing when the pinned
 # versions are already installed.
 #
 # dvd-rw 0.1.6 declares Python >= 3.12, but runs on 3.11 (it only needs typing.Unpack), hence
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 VENV=.venv-python
 PYTHON_BIN=${PYTHON:-python3}
-PINS=(dvd-rw==0.1.6 httpx==0.28.1 pydantic==2.11.7)
+PINS=(dvd-rw==0.1.6 httpx==0.28.1 pydantic==2.11.7 vcrpy==9.4.2)
 
 installed() {
   [ -x "$VENV/bin/python" ] &&
@@ -24,7 +25,7 @@ for pin in sys.argv[1:]:
             sys.exit(1)
     except PackageNotFoundError:
         sys.exit(1)
-import dvd_rw.loader, httpx  # noqa: F401  (the library must import, not only be listed)
+import dvd_rw.loader, httpx, vcr  # noqa: F401  (the library must import, not only be listed)
 PY
 }
 

@@ -17,10 +17,10 @@ import { STATUS_CODES } from 'node:http'
 import { createRequire } from 'node:module'
 import { dirname, isAbsolute, relative, resolve } from 'node:path'
 import { contentCodings, decodedBody } from '../content_encoding.js'
-import { DVDFormatError } from '../errors.js'
 import type { DVDRequest, DVDResponse, HeaderPair, RecordedError, Recording } from '../model.js'
 import { headerValue, isRecordedError } from '../model.js'
-import { describe, parseBase64, parseRecordedError, recordedErrorJson } from './json.js'
+import { markDecoded, type Obj, ownReason, ShapeReader } from './foreign.js'
+import { describe, parseRecordedError, recordedErrorJson } from './json.js'
 import { layOut, type TextLayout } from './text_layout.js'
 
 const VERSION = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version
@@ -47,35 +47,16 @@ const toBase64 = (bytes: Uint8Array): string =>
 
 // ---------------------------------------------------------------- reading
 
-type Obj = Record<string, unknown>
-
 /** Why an entry was left out of the DVD. */
 export type SkipReason = 'websocket' | 'aborted'
 
 /** Checks HAR entries and turns them into recordings; every problem names the file and the place. */
-export class HarEntryReader {
-  readonly #file: string
+export class HarEntryReader extends ShapeReader {
   readonly #dir: string
 
   constructor(file: string) {
-    this.#file = file
+    super(file)
     this.#dir = dirname(resolve(file))
-  }
-
-  fail(at: string, problem: string): never {
-    throw new DVDFormatError(this.#file, at, problem)
-  }
-
-  object(value: unknown, at: string): Obj {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      this.fail(at, `expected an object, found ${describe(value)}`)
-    }
-    return value as Obj
-  }
-
-  string(value: unknown, at: string): string {
-    if (typeof value !== 'string') this.fail(at, `expected a string, found ${describe(value)}`)
-    return value
   }
 
   headers(value: unknown, at: string): HeaderPair[] {
@@ -99,7 +80,7 @@ export class HarEntryReader {
     const text = this.string(o.text, `${at}.text`)
     if (o.encoding === undefined || o.encoding === null || o.encoding === '') return Buffer.from(text)
     if (o.encoding !== 'base64') this.fail(`${at}.encoding`, `unsupported encoding ${describe(o.encoding)}`)
-    return parseBase64(text, `${at}.text`, this.#file)
+    return this.base64(text, `${at}.text`)
   }
 
   /** A body Playwright stored beside the HAR; only files inside the HAR's directory are read. */
@@ -118,14 +99,9 @@ export class HarEntryReader {
 
   request(value: unknown, at: string): DVDRequest {
     const o = this.object(value, at)
-    const method = this.string(o.method, `${at}.method`)
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method))
-      this.fail(`${at}.method`, `invalid HTTP method "${method}"`)
-    const url = this.string(o.url, `${at}.url`)
-    if (!URL.canParse(url)) this.fail(`${at}.url`, `not an absolute URL: "${url}"`)
     const request: DVDRequest = {
-      method: method.toUpperCase(),
-      url,
+      method: this.method(o.method, `${at}.method`),
+      url: this.url(o.url, `${at}.url`),
       headers: this.headers(o.headers, `${at}.headers`),
     }
     if (o.postData !== undefined && o.postData !== null) {
@@ -152,26 +128,17 @@ export class HarEntryReader {
 
   response(value: unknown, at: string): DVDResponse {
     const o = this.object(value, at)
-    const status = o.status
-    if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999) {
-      this.fail(`${at}.status`, `expected an HTTP status (integer 100-999), found ${describe(status)}`)
-    }
+    const status = this.status(o.status, `${at}.status`)
     const headers = this.headers(o.headers, `${at}.headers`)
     const content = this.object(o.content, `${at}.content`)
     const body = this.bytes(content, `${at}.content`)
     const response: DVDResponse = { status, headers, body }
     if (content._dvdWireBody !== undefined) {
-      response.body = parseBase64(content._dvdWireBody, `${at}.content._dvdWireBody`, this.#file)
-    } else if (body && body.length > 0 && headerValue(headers, 'content-encoding') !== undefined) {
-      // HAR text is normally decoded while the headers still name the coding; a few tools keep
-      // the compressed bytes instead. Only the latter decode.
-      response.bodyDecoded = decodedBody(response) === undefined
-      if (!response.bodyDecoded) delete response.bodyDecoded
-    }
+      response.body = this.base64(content._dvdWireBody, `${at}.content._dvdWireBody`)
+    } else markDecoded(response)
     if (o.statusText !== undefined && o.statusText !== null) {
-      const statusText = this.string(o.statusText, `${at}.statusText`)
-      // Replay sends the standard phrase anyway; keep only one the server chose itself.
-      if (statusText !== '' && statusText !== STATUS_CODES[status]) response.statusText = statusText
+      const statusText = ownReason(status, this.string(o.statusText, `${at}.statusText`))
+      if (statusText !== undefined) response.statusText = statusText
     }
     return response
   }
@@ -199,7 +166,7 @@ export class HarEntryReader {
     if (skip) return skip
     const request = this.request(o.request, `${at}.request`)
     if (o._dvdError !== undefined) {
-      return { request, outcome: parseRecordedError(o._dvdError, `${at}._dvdError`, this.#file, request) }
+      return { request, outcome: parseRecordedError(o._dvdError, `${at}._dvdError`, this.file, request) }
     }
     return { request, outcome: this.response(o.response, `${at}.response`) }
   }
