@@ -230,7 +230,7 @@ function harRequest(request: DVDRequest): Obj {
   return o
 }
 
-function harResponse(response: DVDResponse): Obj {
+function harResponse(response: DVDResponse, url: string): Obj {
   const wire = response.body
   const decoded = response.bodyDecoded ? wire : (decodedBody(response) ?? wire)
   const content: Obj = {
@@ -258,10 +258,20 @@ function harResponse(response: DVDResponse): Obj {
     cookies: [],
     headers: harHeaders(response.headers),
     content,
-    redirectURL: headerValue(response.headers, 'location') ?? '',
+    redirectURL: redirectTarget(headerValue(response.headers, 'location'), url),
     headersSize: -1,
     // The wire length is unknown when only the decoded body was kept.
     bodySize: response.bodyDecoded ? -1 : (wire?.length ?? 0),
+  }
+}
+
+/** The absolute URL a `location` header points to, as browsers write `redirectURL`. */
+function redirectTarget(location: string | undefined, url: string): string {
+  if (location === undefined) return ''
+  try {
+    return new URL(location, url).href
+  } catch {
+    return location
   }
 }
 
@@ -289,7 +299,7 @@ export function harEntryJson(recording: Recording, index: number): string {
     startedDateTime: new Date(FIRST_START + index).toISOString(),
     time: 0,
     request: harRequest(request),
-    response: failed ? failedResponse(outcome) : harResponse(outcome),
+    response: failed ? failedResponse(outcome) : harResponse(outcome, request.url),
     cache: {},
     timings: { blocked: -1, dns: -1, connect: -1, send: 0, wait: 0, receive: 0, ssl: -1 },
   }
