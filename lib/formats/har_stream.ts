@@ -165,7 +165,11 @@ function checkSkeleton(reader: HarEntryReader, text: string): void {
     reader.fail('', `invalid JSON (${(cause as Error).message})`)
   }
   const top = reader.object(data, '')
-  if (top.log === undefined) reader.fail('log', 'missing: a HAR file is {"log": {"entries": [...]}}')
+  if (top.log === undefined)
+    reader.fail(
+      'log',
+      'missing: a HAR file is {"log": {"entries": [...]}}, a JSON DVD a list of [request, response] pairs',
+    )
   const log = reader.object(top.log, 'log')
   if (!Array.isArray(log.entries))
     reader.fail('log.entries', `expected a list of entries, found ${describe(log.entries)}`)
