@@ -332,6 +332,7 @@ test('a malformed HAR names the file and the place inside it', async (t) => {
 
 const MALFORMED: [string, string, string][] = [
   ['truncated JSON', '{"log": {"entries": [', ''],
+  ['a bad escape in a key', '{"lo\\xg": {"entries": []}}', ''],
   ['no log', '{"entries": []}', 'log'],
   ['entries not a list', '{"log": {"entries": {}}}', 'log.entries'],
   ['an entry that is not an object', '{"log": {"entries": [1]}}', 'log.entries[0]'],

@@ -76,7 +76,7 @@ export async function* readHarStream(
             inString = false
             if (keyStart !== -1) {
               keyParts.push(chunk.subarray(keyStart, end))
-              keys[depth] = JSON.parse(`"${Buffer.concat(keyParts).toString()}"`) as string
+              keys[depth] = objectKey(reader, Buffer.concat(keyParts).toString())
               keyParts = []
               keyStart = -1
               expectKey = false
@@ -154,6 +154,15 @@ export async function* readHarStream(
   checkSkeleton(reader, Buffer.concat(skeleton).toString())
   const warning = skipped.warning(file)
   if (warning) options.onWarning?.(warning)
+}
+
+/** The text of an object key from its raw bytes between the quotes. */
+function objectKey(reader: HarEntryReader, raw: string): string {
+  try {
+    return JSON.parse(`"${raw}"`) as string
+  } catch (cause) {
+    reader.fail('', `invalid JSON (${(cause as Error).message})`)
+  }
 }
 
 /** Checks what surrounds the entries: a JSON object whose `log` object holds an `entries` list. */
