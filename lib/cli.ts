@@ -143,7 +143,7 @@ const commands: Record<string, Command> = {
   convert: {
     usage: 'dvd-convert convert IN OUT [--match-on method,scheme,host,port,path,query] [--pretty] [--decode]',
     summary:
-      'convert between .har, .dvd.json and .dvd.lz4 (of any size, streamed), formats taken from the names',
+      'convert between .har, .dvd.json and .dvd.lz4 (of any size, streamed): IN read by content, OUT written as its name says',
     options: CONVERT_OPTIONS,
     positional: 2,
     async run([input, output], flags, io) {

@@ -281,6 +281,23 @@ test('WebSocket and aborted entries are skipped with one warning that counts the
   await dvd.close()
 })
 
+test('dvd-convert convert prints the skipped-entries warning once and converts the rest', async (t) => {
+  const dir = tempDir()
+  writeFileSync(
+    join(dir, 'mixed.har'),
+    harOf([
+      browserEntry('https://api.example.com/ok', {
+        content: { size: 2, mimeType: 'text/plain', text: 'ok' },
+      }),
+      browserEntry('https://api.example.com/gone', { status: 0 }),
+    ]),
+  )
+  const result = await cli('convert', join(dir, 'mixed.har'), join(dir, 'out.dvd.json'))
+  t.is(result.code, 0)
+  t.regex(result.stdout, /out\.dvd\.json: 1 recording\n/)
+  t.is(result.stderr.match(/warning: .*skipped 1 HAR entry a DVD cannot replay: 1 aborted/g)?.length, 1)
+})
+
 test('a Playwright HAR with bodies attached in _file replays them', async (t) => {
   const dir = tempDir()
   writeFileSync(join(dir, 'abc123.bin'), ALL_BYTES)
