@@ -3,7 +3,6 @@
  * a stream and written as a stream, so files of any size convert in bounded memory.
  */
 import { writeFileAtomic } from './atomic_write.js'
-import { withDecodedBody } from './content_encoding.js'
 import { DVDError } from './errors.js'
 import { BinaryDVDWriter, openBinaryStore } from './formats/binary.js'
 import { harLayout } from './formats/har.js'
@@ -13,7 +12,7 @@ import { readJsonStream } from './formats/json_stream.js'
 import { layOutAsync } from './formats/text_layout.js'
 import { type DVDFormat, detectFormat } from './loader.js'
 import { DEFAULT_MATCH_ON, type MatcherName } from './matchers.js'
-import { isRecordedError, type Recording } from './model.js'
+import type { Recording } from './model.js'
 import { asFormatError } from './native.js'
 
 /** The format of an existing DVD file, or a not-found error. */
@@ -95,15 +94,10 @@ export async function writeRecordings(
   async function* counted() {
     for await (const recording of recordings) {
       count++
-      yield format === 'har' && options.decodeCompressed ? decoded(recording) : recording
+      yield recording
     }
   }
-  const layout = format === 'har' ? harLayout : jsonLayout(options)
+  const layout = format === 'har' ? harLayout(options) : jsonLayout(options)
   await writeFileAtomic(file, layOutAsync(layout, counted()))
   return count
-}
-
-function decoded(recording: Recording): Recording {
-  const { outcome } = recording
-  return isRecordedError(outcome) ? recording : { ...recording, outcome: withDecodedBody(outcome) }
 }

@@ -275,12 +275,10 @@ export class LoadedDVD {
     function* kept() {
       for (let id = 0; id < dvd.count; id++) if (keep(id)) yield dvd.get(id)
     }
-    if (this.format === 'har') return writeFileAtomic(this.file, serializeHar(kept()))
+    const decodeCompressed = this.#close.decodeCompressed
+    if (this.format === 'har') return writeFileAtomic(this.file, serializeHar(kept(), { decodeCompressed }))
     if (this.format === 'json') {
-      return writeFileAtomic(
-        this.file,
-        serializeJson(kept(), { decodeCompressed: this.#close.decodeCompressed }),
-      )
+      return writeFileAtomic(this.file, serializeJson(kept(), { decodeCompressed }))
     }
     const base = dvd.base
     function* sources(): Generator<BinarySource> {

@@ -105,7 +105,7 @@ export interface DVDOptions {
    */
   dropUnused?: boolean
   /**
-   * JSON DVDs only: save gzip/br/deflate response bodies decoded, with `content-encoding` removed
+   * JSON and HAR DVDs: save gzip/br/deflate response bodies decoded, with `content-encoding` removed
    * and `content-length` adjusted, for readable diffs (fetch replays the same decoded body; the
    * exact wire bytes are not kept). Ignored for binary DVDs. Alias: `decode_compressed_response`.
    */

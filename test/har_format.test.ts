@@ -117,6 +117,22 @@ test('HAR keeps decoded text in content.text and the compressed wire bytes in _d
   t.deepEqual(wire.subarray(0, 2), Buffer.from([0x1f, 0x8b]))
 })
 
+test('decodeCompressed keeps only the decoded body in a HAR DVD, which replays it', async (t) => {
+  const server = await startServer()
+  const file = join(tempDir(), 'decoded.har')
+  const rec = await DVDLoader.open(file, { recordMode: 'once', decodeCompressed: true })
+  await (await rec.fetch(`${server.origin}/gzip`)).text()
+  await rec.close()
+  await server.close()
+  const [entry] = entries(file)
+  t.is(entry!.response.content.text, GZIP_TEXT)
+  t.is(entry!.response.content._dvdWireBody, undefined)
+  t.false(JSON.stringify(entry!.response).includes('content-encoding'))
+  const play = await DVDLoader.open(file, { recordMode: 'none' })
+  t.is(await (await play.fetch(`${server.origin}/gzip`)).text(), GZIP_TEXT)
+  await play.close()
+})
+
 test('HAR stores a binary response body and a binary request body as base64', async (t) => {
   const file = join(tempDir(), 'rec.har')
   await recordAndReplay(file)

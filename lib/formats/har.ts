@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs'
 import { STATUS_CODES } from 'node:http'
 import { createRequire } from 'node:module'
 import { dirname, isAbsolute, relative, resolve } from 'node:path'
-import { contentCodings, decodedBody } from '../content_encoding.js'
+import { contentCodings, decodedBody, withDecodedBody } from '../content_encoding.js'
 import type { DVDRequest, DVDResponse, HeaderPair, RecordedError, Recording } from '../model.js'
 import { headerValue, isRecordedError } from '../model.js'
 import { markDecoded, type Obj, ownReason, ShapeReader } from './foreign.js'
@@ -292,14 +292,15 @@ function failedResponse(error: RecordedError): Obj {
 }
 
 /** The HAR entry of the recording at position `index` (which sets its `startedDateTime`). */
-export function harEntryJson(recording: Recording, index: number): string {
+export function harEntryJson(recording: Recording, index: number, options: HarWriteOptions = {}): string {
   const { request, outcome } = recording
   const failed = isRecordedError(outcome)
+  const response = failed || !options.decodeCompressed ? outcome : withDecodedBody(outcome)
   const entry: Obj = {
     startedDateTime: new Date(FIRST_START + index).toISOString(),
     time: 0,
     request: harRequest(request),
-    response: failed ? failedResponse(outcome) : harResponse(outcome, request.url),
+    response: isRecordedError(response) ? failedResponse(response) : harResponse(response, request.url),
     cache: {},
     timings: { blocked: -1, dns: -1, connect: -1, send: 0, wait: 0, receive: 0, ssl: -1 },
   }
@@ -307,14 +308,29 @@ export function harEntryJson(recording: Recording, index: number): string {
   return JSON.stringify(entry, null, 2).replace(/\n/g, '\n    ')
 }
 
+/** Options of {@link serializeHar}. */
+export interface HarWriteOptions {
+  /**
+   * Keep compressed bodies decoded only, with `content-encoding` removed and `content-length`
+   * fixed, and no wire bytes in `_dvdWireBody`.
+   */
+  decodeCompressed?: boolean
+}
+
 /** How a HAR file is laid out: `log` with its version and creator, then the entries. */
-export const harLayout: TextLayout = {
-  head: `{\n  "log": {\n    "version": "1.2",\n    "creator": { "name": "dvd-rw", "version": ${JSON.stringify(VERSION)} },\n    "pages": [],\n    "entries": [`,
-  item: (recording, index) => `${index === 0 ? '\n    ' : ',\n    '}${harEntryJson(recording, index)}`,
-  tail: (count) => (count === 0 ? ']\n  }\n}\n' : '\n    ]\n  }\n}\n'),
+export function harLayout(options: HarWriteOptions = {}): TextLayout {
+  return {
+    head: `{\n  "log": {\n    "version": "1.2",\n    "creator": { "name": "dvd-rw", "version": ${JSON.stringify(VERSION)} },\n    "pages": [],\n    "entries": [`,
+    item: (recording, index) =>
+      `${index === 0 ? '\n    ' : ',\n    '}${harEntryJson(recording, index, options)}`,
+    tail: (count) => (count === 0 ? ']\n  }\n}\n' : '\n    ]\n  }\n}\n'),
+  }
 }
 
 /** A HAR file as a sequence of text chunks (one per entry), so large DVDs stream to disk. */
-export function serializeHar(recordings: Iterable<Recording>): Generator<string> {
-  return layOut(harLayout, recordings)
+export function serializeHar(
+  recordings: Iterable<Recording>,
+  options: HarWriteOptions = {},
+): Generator<string> {
+  return layOut(harLayout(options), recordings)
 }
