@@ -314,6 +314,24 @@ test('dvd-convert convert prints the skipped-entries warning once and converts t
   t.is(result.stderr.match(/warning: .*skipped 1 HAR entry a DVD cannot replay: 1 aborted/g)?.length, 1)
 })
 
+test('a request body HAR gives only as form params is rebuilt as the urlencoded body it was', async (t) => {
+  const file = join(tempDir(), 'firefox.har')
+  const entry = browserEntry('https://api.example.com/form', {
+    content: { size: 2, mimeType: 'text/plain', text: 'ok' },
+  })
+  Object.assign(entry.request, {
+    method: 'POST',
+    postData: {
+      mimeType: 'application/x-www-form-urlencoded',
+      params: [{ name: 'q', value: 'a b' }, { name: 'empty' }],
+    },
+  })
+  writeFileSync(file, harOf([entry]))
+  const dvd = await DVDLoader.open(file, { recordMode: 'none', onWarning: () => {} })
+  t.is(Buffer.from(dvd.dvd.get(0).request.body!).toString(), 'q=a+b&empty=')
+  await dvd.close()
+})
+
 test('a Playwright HAR with bodies attached in _file replays them', async (t) => {
   const dir = tempDir()
   writeFileSync(join(dir, 'abc123.bin'), ALL_BYTES)

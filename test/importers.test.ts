@@ -149,6 +149,33 @@ test('vcrpy: !!binary bodies are bytes and the reason phrase is not kept when st
   t.is(Buffer.from(post.request.body!).toString(), '{"hello":"world"}')
 })
 
+test('nock: older fixtures with rawHeaders as a flat list and a JSON list body import too', async (t) => {
+  const file = join(tempDir(), 'old-nock.json')
+  writeFileSync(
+    file,
+    JSON.stringify([
+      {
+        scope: 'http://api.example.com:80',
+        method: 'get',
+        path: '/list',
+        status: 200,
+        response: [1, 2, 3],
+        rawHeaders: ['Content-Type', 'application/json', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'],
+      },
+    ]),
+  )
+  const [recording] = await recordingsOf('nock', file)
+  t.is(recording!.request.method, 'GET')
+  t.is(recording!.request.url, 'http://api.example.com:80/list')
+  const response = recording!.outcome as DVDResponse
+  t.is(Buffer.from(response.body!).toString(), '[1,2,3]')
+  t.deepEqual(response.headers, [
+    ['Content-Type', 'application/json'],
+    ['Set-Cookie', 'a=1'],
+    ['Set-Cookie', 'b=2'],
+  ])
+})
+
 const BROKEN: [from: string, ext: string, text: string, message: RegExp][] = [
   [
     'nock',
