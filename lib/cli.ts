@@ -178,8 +178,8 @@ const commands: Record<string, Command> = {
       const format = outputFormat(output!)
       const recordings = await importer(input!, (message) => io.stderr(`warning: ${message}\n`))
       const matchOn = matchOnFlag(flags)
-      const count = await writeRecordings(output!, format, recordings, { matchOn })
-      io.stdout(`${output}: ${count} recordings imported from ${from}\n`)
+      const written = await writeRecordings(output!, format, recordings, { matchOn })
+      io.stdout(`${output}: ${count(written, 'recording')} imported from ${from}\n`)
     },
   },
   inspect: {

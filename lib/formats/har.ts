@@ -19,6 +19,7 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path'
 import { contentCodings, decodedBody, withDecodedBody } from '../content_encoding.js'
 import type { DVDRequest, DVDResponse, HeaderPair, RecordedError, Recording } from '../model.js'
 import { headerValue, isRecordedError } from '../model.js'
+import { count } from '../plural.js'
 import { markDecoded, type Obj, ownReason, ShapeReader } from './foreign.js'
 import { describe, parseRecordedError, recordedErrorJson } from './json.js'
 import { layOut, type TextLayout } from './text_layout.js'
@@ -191,7 +192,7 @@ export class SkippedEntries {
     const parts: string[] = []
     if (this.websocket) parts.push(`${this.websocket} WebSocket`)
     if (this.aborted) parts.push(`${this.aborted} aborted or blocked (status 0)`)
-    return `${file}: skipped ${this.total} HAR ${this.total === 1 ? 'entry' : 'entries'} a DVD cannot replay: ${parts.join(', ')}`
+    return `${file}: skipped ${count(this.total, 'HAR entry', 'HAR entries')} a DVD cannot replay: ${parts.join(', ')}`
   }
 }
 
