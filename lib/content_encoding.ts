@@ -61,6 +61,7 @@ export function withDecodedBody(response: DVDResponse): DVDResponse {
   if (!decoded) return response
   const headers = withoutHeaders(response.headers, ENCODING_HEADERS)
   headers.push(['content-length', String(decoded.length)])
-  const { bodyDecoded: _dropped, ...rest } = response
+  // Recorded chunks cut the wire bytes, not the decoded ones.
+  const { bodyDecoded: _dropped, chunks: _wireChunks, ...rest } = response
   return { ...rest, headers, body: decoded }
 }

@@ -36,6 +36,20 @@ export interface DVDResponse {
    * without the `content-encoding` header, so nothing tries to decompress it twice.
    */
   bodyDecoded?: boolean
+  /**
+   * How the body arrived, for bodies that came in more than one chunk (a stream): replay hands
+   * the body out in the same chunks, and at the same pace when asked to (the `timing` option).
+   * Only meaningful while the lengths add up to `body`'s length (see {@link bodyChunks}).
+   */
+  chunks?: BodyChunks
+}
+
+/** The chunks a streamed response body arrived in, in order. */
+export interface BodyChunks {
+  /** Byte length of each chunk (each at least 1). */
+  lengths: readonly number[]
+  /** When each chunk arrived, in whole milliseconds from the response's headers; never decreasing. */
+  offsetsMs: readonly number[]
 }
 
 /** A request that failed before a complete response arrived (refused connection, timeout, abort…). */
@@ -69,6 +83,19 @@ export interface Recording {
 /** True when the outcome is a recorded error rather than a response. */
 export function isRecordedError(outcome: Outcome): outcome is RecordedError {
   return (outcome as RecordedError).errorClass !== undefined
+}
+
+/**
+ * The recorded chunks of a response's body, or `undefined` when it has none or they no longer
+ * describe its body: a hook or a decoding that rewrote the body leaves chunk lengths that do not
+ * add up to its length, and such a body is handed out whole.
+ */
+export function bodyChunks(response: DVDResponse): BodyChunks | undefined {
+  const { chunks, body } = response
+  if (!chunks || !body || chunks.lengths.length < 2) return undefined
+  let total = 0
+  for (const length of chunks.lengths) total += length
+  return total === body.length && chunks.offsetsMs.length === chunks.lengths.length ? chunks : undefined
 }
 
 /** Case-insensitive lookup of the first header with this name. */

@@ -9,7 +9,7 @@ import type { ExactMatch, RecordingStore } from '../dvd.js'
 import { DVDError, DVDFormatError, DVDSaveError } from '../errors.js'
 import { keyOf, MATCHERS, type MatcherName, matcherValue, ParsedRequest } from '../matchers.js'
 import type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from '../model.js'
-import { isRecordedError } from '../model.js'
+import { bodyChunks, isRecordedError } from '../model.js'
 import {
   asFormatError,
   type BinaryReader,
@@ -17,6 +17,7 @@ import {
   createBinaryWriter,
   openBinaryReader,
 } from '../native.js'
+import { chunksFromBytes, chunksToBytes } from './body_chunks.js'
 import { EXACT_NO_ROOM, exactId, exactOnly, lookupCount, lookupLength, NO_ROOM } from './packed_lookup.js'
 import {
   clearLayout,
@@ -43,6 +44,8 @@ function responseObject(response: DVDResponse): Obj {
   const o: Obj = { status: response.status, headers: response.headers, body: response.body }
   if (response.statusText !== undefined) o.reason = response.statusText
   if (response.bodyDecoded) o.body_decoded = true
+  const chunks = bodyChunks(response)
+  if (chunks) o.chunks = chunksToBytes(chunks)
   return o
 }
 
@@ -128,6 +131,12 @@ class Shape {
     }
     if (o.reason !== undefined) response.statusText = this.str(o.reason, `${path}.reason`)
     if (o.body_decoded === true) response.bodyDecoded = true
+    if (o.chunks !== undefined) {
+      const bytes = this.bytes(o.chunks, `${path}.chunks`)
+      const chunks = chunksFromBytes(bytes ?? new Uint8Array(0), response.body?.length ?? 0)
+      if (typeof chunks === 'string') this.fail(`${path}.chunks`, chunks)
+      response.chunks = chunks
+    }
     return response
   }
   error(v: unknown): RecordedError {

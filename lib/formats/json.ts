@@ -7,12 +7,14 @@
  * - request `body`: the request body (`b64_byte__…`);
  * - response `wire_body`: the body as it came off the wire when it differs from `body` (compressed);
  * - response `reason`: a non-standard reason phrase;
+ * - response `chunks`: how a streamed body arrived (chunk lengths and gaps, see `body_chunks.ts`);
  * - error `node`: the Node error's class, name, code, details, timing and partial response.
  */
 import { decodedBody, withDecodedBody } from '../content_encoding.js'
 import { DVDFormatError } from '../errors.js'
 import type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from '../model.js'
-import { isRecordedError } from '../model.js'
+import { bodyChunks, isRecordedError } from '../model.js'
+import { chunksFromJson, chunksToJson } from './body_chunks.js'
 import { fromPythonType, toPythonType } from './python_errors.js'
 import { layOut, type TextLayout } from './text_layout.js'
 
@@ -110,6 +112,11 @@ class Reader {
     const wire = this.bytes(o.wire_body, `${at}.wire_body`, false)
     const response: DVDResponse = { status, headers, body: wire ?? body }
     if (o.reason !== undefined) response.statusText = this.string(o.reason, `${at}.reason`)
+    if (o.chunks !== undefined) {
+      const chunks = chunksFromJson(o.chunks, response.body?.length ?? 0)
+      if (typeof chunks === 'string') this.fail(`${at}.chunks`, chunks)
+      response.chunks = chunks
+    }
     if (
       !wire &&
       headers.some(
@@ -234,6 +241,8 @@ function responseJson(response: DVDResponse, options: JsonWriteOptions): Record<
     o.body = response.body ? b64(response.body) : null
   }
   if (response.statusText !== undefined) o.reason = response.statusText
+  const chunks = bodyChunks(response)
+  if (chunks) o.chunks = chunksToJson(chunks)
   return o
 }
 

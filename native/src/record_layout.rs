@@ -5,10 +5,10 @@
 //! Only the common shape is described: a map with `request` and `response`,
 //! each with the fields the TypeScript model gives them, strings valid UTF-8
 //! without a leading byte-order mark.
-//! Anything else (a recorded error, an unknown or repeated key, a value of
-//! another type, more headers than fit) answers `None`, and the caller
-//! decodes the record the general way; so a layout never changes what a
-//! record means, it only saves work.
+//! Anything else (a recorded error, a streamed body's `chunks`, an unknown or
+//! repeated key, a value of another type, more headers than fit) answers
+//! `None`, and the caller decodes the record the general way; so a layout
+//! never changes what a record means, it only saves work.
 //!
 //! The layout is an array of `u32`, offsets relative to the record's first
 //! byte, read by `lib/formats/record_layout.ts` (the slot numbers below are
@@ -405,6 +405,18 @@ mod tests {
         let mut r = plain(200, b"");
         let at = r.windows(8).position(|w| w == b"response").unwrap();
         r[at..at + 8].copy_from_slice(b"errorxxx");
+        assert!(record_layout(&r, &mut [0u32; 64]).is_none());
+    }
+
+    #[test]
+    fn a_streamed_response_with_chunks_has_no_layout() {
+        // Records of streamed bodies are rare and played chunk by chunk: the general decoder
+        // reads their `chunks`, so the fast path need not.
+        let mut r = plain(200, b"ab");
+        let at = r.windows(7).position(|w| w == b"\xa6status").unwrap();
+        r[at - 1] = 0x84;
+        s(&mut r, "chunks");
+        r.extend_from_slice(&[0xc4, 4, 1, 0, 1, 30]);
         assert!(record_layout(&r, &mut [0u32; 64]).is_none());
     }
 
