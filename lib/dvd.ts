@@ -138,6 +138,8 @@ export interface DVDSettings {
   filterQueryParameters?: ParameterFilters | undefined
   /** Form / JSON request-body parameters replaced (or removed, `null`) before recording and lookup. */
   filterPostDataParameters?: ParameterFilters | undefined
+  /** Factor applied to the recorded arrival offsets of streamed chunks on replay; 0 or absent: no delays. */
+  timing?: number
 }
 
 /** One recording in a {@link RunReport}. */

@@ -36,7 +36,15 @@ export {
   ParsedRequest,
   requestKey,
 } from './matchers.js'
-export type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from './model.js'
+export type {
+  BodyChunks,
+  DVDRequest,
+  DVDResponse,
+  HeaderPair,
+  Outcome,
+  RecordedError,
+  Recording,
+} from './model.js'
 export { isRecordedError } from './model.js'
 export {
   type DVDOptions,
@@ -44,6 +52,7 @@ export {
   RECORD_MODES,
   type RecordMode,
   resolveMode,
+  type Timing,
   type WarningCode,
 } from './options.js'
 export { DEFAULT_SECRET_HEADERS, type ParameterFilter, REDACTED } from './redact.js'

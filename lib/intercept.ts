@@ -9,7 +9,14 @@ import { Dispatcher } from 'undici'
 import { withDecodedBody } from './content_encoding.js'
 import type { DVD } from './dvd.js'
 import { type AbortFn, type LegacyHandler, toLegacyHandler } from './handlers.js'
-import { type DVDResponse, isRecordedError, type Outcome, type RecordedError } from './model.js'
+import {
+  type BodyChunks,
+  bodyChunks,
+  type DVDResponse,
+  isRecordedError,
+  type Outcome,
+  type RecordedError,
+} from './model.js'
 import { captureError, isAbort, reviveError } from './network_errors.js'
 import {
   fromRawHeaders,
@@ -57,19 +64,35 @@ class AbortWatch {
   }
 }
 
+/** Resolves in the next turn of the event loop, after pending I/O callbacks and timers. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
 function abortError(reason: unknown): Error {
   return reason instanceof Error ? reason : new DOMException('The operation was aborted.', 'AbortError')
 }
 
 /**
- * Sends a response's body in slices, honouring back-pressure: synchronous while the consumer keeps
- * accepting data, asynchronous only once it says "stop" (`false`) and until it calls `resume`.
+ * Sends a response's body in pieces, honouring back-pressure: synchronous while the consumer keeps
+ * accepting data, asynchronous only once it says "stop" (`false`) and until it calls `resume`, or
+ * while a timed replay waits for a chunk's recorded offset. A body recorded in chunks goes out in
+ * those chunks; any other in slices of {@link REPLAY_CHUNK}.
  */
 class BodySender {
   #resumes = 0
   #wake: (() => void) | null = null
   /** The body still to send; let go once sent (see {@link send}). */
   #body: Uint8Array | null
+  /** The recorded chunks of the body, if it has any. */
+  readonly #chunks: BodyChunks | undefined
+  /** `performance.now()` when the headers were handed over: chunk offsets count from there. */
+  readonly #start = performance.now()
+  /** Where the next piece starts in the body, and which recorded chunk it is. */
+  #offset = 0
+  #piece = 0
+  /** Whether the next recorded chunk's time has come. */
+  #due = false
   /** What `onHeaders` receives as `resume`. */
   readonly resume = (): void => {
     this.#resumes++
@@ -79,28 +102,54 @@ class BodySender {
   constructor(
     readonly handler: LegacyHandler,
     readonly watch: AbortWatch,
+    response: DVDResponse,
     body: Uint8Array | null,
+    /** Factor applied to the recorded offsets; 0 sends every chunk at once. */
+    readonly timing: number,
   ) {
     this.#body = body
+    this.#chunks = body ? bodyChunks(response) : undefined
+  }
+
+  /** Milliseconds since the headers were handed over, in recorded time. */
+  get elapsed(): number {
+    return this.timing > 0 ? (performance.now() - this.#start) / this.timing : 0
   }
 
   /**
-   * Sends the body from `offset` on. `flowing` is what the consumer last answered, `seen` the
-   * number of resumes before it answered. `true` once everything is sent, `false` when the caller
-   * aborted (its `onError` has been called).
+   * Sends the rest of the body. `flowing` is what the consumer last answered, `seen` the number of
+   * resumes before it answered. `true` once everything is sent, `false` when the caller aborted
+   * (its `onError` has been called).
    */
-  send(offset: number, flowing: boolean | undefined, seen: number): boolean | Promise<boolean> {
+  send(flowing: boolean | undefined, seen: number): boolean | Promise<boolean> {
     const { handler, watch } = this
     const body = this.#body
-    for (; body && offset < body.length; offset += REPLAY_CHUNK) {
-      if (flowing === false && this.#resumes === seen && !watch.aborted) {
-        const at = offset
-        return this.#waitForResume().then(() => this.send(at, true, seen))
-      }
+    const chunks = this.#chunks
+    while (body && this.#offset < body.length) {
       if (watch.aborted) return this.#aborted()
+      if (chunks && !this.#due) {
+        this.#due = true
+        const wait =
+          this.timing > 0 ? this.#start + chunks.offsetsMs[this.#piece]! * this.timing - performance.now() : 0
+        if (wait >= 1) {
+          return watch
+            .wait(Math.round(wait))
+            .then((aborted) => (aborted ? this.#aborted() : this.send(flowing, seen)))
+        }
+        // Live, each chunk came in a turn of the event loop of its own; chunks handed over in one
+        // turn would reach the consumer merged (fetch reads its body stream whole each time).
+        if (this.#piece > 0) return nextTurn().then(() => this.send(flowing, seen))
+      }
+      if (flowing === false && this.#resumes === seen) {
+        return this.#waitForResume().then(() => this.send(true, seen))
+      }
       seen = this.#resumes
-      const end = Math.min(body.length, offset + REPLAY_CHUNK)
-      flowing = handler.onData?.(Buffer.from(body.buffer, body.byteOffset + offset, end - offset))
+      const at = this.#offset
+      const end = Math.min(body.length, at + (chunks ? chunks.lengths[this.#piece]! : REPLAY_CHUNK))
+      this.#offset = end
+      this.#piece++
+      this.#due = false
+      flowing = handler.onData?.(Buffer.from(body.buffer, body.byteOffset + at, end - at))
     }
     // fetch keeps `resume`, and with it this sender, until well after the response is gone (its
     // body stream is held by a FinalizationRegistry until the Response is collected): holding
@@ -131,10 +180,11 @@ function sendResponse(
   watch: AbortWatch,
   recorded: DVDResponse,
   method: string,
-): boolean | Promise<boolean> {
+  timing: number,
+): { sender: BodySender; sent: boolean | Promise<boolean> } {
   // Bodies stored decoded (Python dvd-rw's way) go out without their content-encoding.
   const response = recorded.bodyDecoded ? withDecodedBody(recorded) : recorded
-  const sender = new BodySender(handler, watch, method === 'HEAD' ? null : response.body)
+  const sender = new BodySender(handler, watch, response, method === 'HEAD' ? null : response.body, timing)
   handler.onResponseStarted?.()
   const flowing = handler.onHeaders?.(
     response.status,
@@ -142,23 +192,29 @@ function sendResponse(
     sender.resume,
     response.statusText ?? STATUS_CODES[response.status] ?? '',
   )
-  return sender.send(0, flowing, 0)
+  return { sender, sent: sender.send(flowing, 0) }
 }
 
 /**
  * Hands a recorded response (or a recorded failure) to the handler, as a live request would. A
  * response is played synchronously, as undici's MockAgent does, unless the consumer applies
- * back-pressure; then, and for failures, the returned promise settles when playing is over.
+ * back-pressure or the replay is timed; then, and for failures, the returned promise settles when
+ * playing is over. `timing` is the factor applied to recorded chunk offsets (0: no delays).
  */
-function play(handler: LegacyHandler, outcome: Outcome, method: string): Promise<void> | undefined {
+function play(
+  handler: LegacyHandler,
+  outcome: Outcome,
+  method: string,
+  timing: number,
+): Promise<void> | undefined {
   const watch = new AbortWatch()
   handler.onConnect?.(watch.abort)
   if (watch.aborted) {
     handler.onError?.(abortError(watch.reason))
     return undefined
   }
-  if (isRecordedError(outcome)) return playFailure(handler, watch, outcome, method)
-  const sent = sendResponse(handler, watch, outcome, method)
+  if (isRecordedError(outcome)) return playFailure(handler, watch, outcome, method, timing)
+  const { sent } = sendResponse(handler, watch, outcome, method, timing)
   if (sent === true) handler.onComplete?.([])
   else if (sent !== false) return sent.then((done) => void (done && handler.onComplete?.([])))
   return undefined
@@ -170,6 +226,7 @@ async function playFailure(
   watch: AbortWatch,
   failure: RecordedError,
   method: string,
+  timing: number,
 ): Promise<void> {
   const response = failure.partial
   if (!response) {
@@ -182,10 +239,14 @@ async function playFailure(
     }
     return handler.onError?.(reviveError(failure))
   }
-  if (!(await sendResponse(handler, watch, response, method))) return
+  const { sender, sent } = sendResponse(handler, watch, response, method, timing)
+  if (!(await sent)) return
   // Live, the failure came a while after the partial body; failing at once would let the
-  // consumer's stream discard the bytes it had not read yet. Wait as long as live, within bounds.
-  if (await watch.wait(Math.min(failure.elapsedMs ?? 0, MAX_PARTIAL_WAIT))) {
+  // consumer's stream discard the bytes it had not read yet. Wait as long as live, within bounds;
+  // a timed replay fails when it did live (counted from the headers, whose own wait it skipped).
+  const elapsed = failure.elapsedMs ?? 0
+  const wait = timing > 0 ? (elapsed - sender.elapsed) * timing : Math.min(elapsed, MAX_PARTIAL_WAIT)
+  if (await watch.wait(Math.max(0, Math.round(wait)))) {
     return handler.onError?.(abortError(watch.reason))
   }
   handler.onError?.(reviveError(failure))
@@ -206,7 +267,20 @@ class RecordingHandler implements LegacyHandler {
   readonly #onOutcome: (outcome: Outcome) => void
   readonly #started = performance.now()
   #response: DVDResponse | undefined
+  /** When the final response's headers came: chunk offsets count from there. */
+  #responseStart = 0
   #chunks: Buffer[] = []
+  /**
+   * The body as it arrived: the length of what each read from the network brought, and when
+   * (`performance.now()`). One read can bring several HTTP chunks, handed over in one turn of the
+   * event loop, which fetch passes on merged: they count as one.
+   */
+  #lengths: number[] = []
+  #arrivals: number[] = []
+  #sameRead = false
+  readonly #readDone = (): void => {
+    this.#sameRead = false
+  }
   #done = false
 
   constructor(inner: LegacyHandler, onOutcome: (outcome: Outcome) => void) {
@@ -229,14 +303,26 @@ class RecordingHandler implements LegacyHandler {
     statusText: string,
   ): boolean | undefined {
     if (status >= 200) {
+      this.#responseStart = performance.now()
       this.#response = { status, headers: fromRawHeaders(rawHeaders), body: null }
       if (statusText && statusText !== STATUS_CODES[status]) this.#response.statusText = statusText
     }
     return this.#inner.onHeaders?.(status, rawHeaders, resume, statusText)
   }
   onData(chunk: Buffer): boolean | undefined {
+    // The caller gets the chunk first: recording must not delay it.
+    const flowing = this.#inner.onData?.(chunk)
+    if (chunk.length === 0) return flowing
     this.#chunks.push(Buffer.from(chunk))
-    return this.#inner.onData?.(chunk)
+    if (this.#sameRead) {
+      this.#lengths[this.#lengths.length - 1]! += chunk.length
+    } else {
+      this.#lengths.push(chunk.length)
+      this.#arrivals.push(performance.now())
+      this.#sameRead = true
+      queueMicrotask(this.#readDone)
+    }
+    return flowing
   }
   onComplete(trailers: Buffer[] | null): void {
     if (this.#response) this.#finish(this.#withBody(this.#response))
@@ -249,7 +335,19 @@ class RecordingHandler implements LegacyHandler {
     this.#inner.onError?.(error)
   }
   #withBody(response: DVDResponse): DVDResponse {
-    return { ...response, body: this.#chunks.length > 0 ? Buffer.concat(this.#chunks) : null }
+    const chunks = this.#chunks
+    if (chunks.length === 0) return { ...response, body: null }
+    const withBody: DVDResponse = { ...response, body: Buffer.concat(chunks) }
+    if (this.#lengths.length > 1) {
+      const start = this.#responseStart
+      // Whole milliseconds, never before the previous chunk (rounding must not reorder them).
+      let last = 0
+      withBody.chunks = {
+        lengths: this.#lengths,
+        offsetsMs: this.#arrivals.map((at) => (last = Math.max(last, Math.round(at - start)))),
+      }
+    }
+    return withBody
   }
   #finish(outcome: Outcome): void {
     if (this.#done) return
@@ -312,6 +410,11 @@ export class DVDDispatcher extends DetachedDispatcher {
     return this.#upstream
   }
 
+  /** Factor applied to recorded chunk offsets on replay (the DVD's `timing`; 0: no delays). */
+  get #timing(): number {
+    return this.#dvd.settings.timing ?? 0
+  }
+
   override dispatch(opts: DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const legacy = toLegacyHandler(handler)
     if (this.#dvd.settings.mode === 'passthrough' || opts.upgrade || opts.method === 'CONNECT') {
@@ -327,7 +430,7 @@ export class DVDDispatcher extends DetachedDispatcher {
           ? this.#dvd.replayExact(method, opts.origin, opts.path)
           : undefined
       if (exact !== undefined) {
-        playing = play(legacy, exact, method.toUpperCase())
+        playing = play(legacy, exact, method.toUpperCase(), this.#timing)
       } else {
         const body = readRequestBodyNow(opts.body)
         if (!body) {
@@ -351,7 +454,7 @@ export class DVDDispatcher extends DetachedDispatcher {
     const forward = () => ({ ...opts, body: body.bytes, headers: toFlatHeaders(request.headers) })
     switch (decision.kind) {
       case 'replay':
-        return play(handler, decision.recording.outcome, request.method)
+        return play(handler, decision.recording.outcome, request.method, this.#timing)
       case 'fail':
         handler.onConnect?.(() => {})
         handler.onError?.(decision.error)

@@ -355,6 +355,7 @@ export const DVDLoader = {
       secretHeaders: resolved.secretHeaders,
       filterQueryParameters: resolved.filterQueryParameters,
       filterPostDataParameters: resolved.filterPostDataParameters,
+      timing: resolved.timing,
     })
     const dispatcher = new DVDDispatcher(dvd, resolved.upstream ?? networkDispatcher())
     const format = existing !== undefined && mode !== 'all' ? existing : formatForPath(path)

@@ -110,7 +110,23 @@ export interface DVDOptions {
    * exact wire bytes are not kept). Ignored for binary DVDs. Alias: `decode_compressed_response`.
    */
   decodeCompressed?: boolean
+  /**
+   * How fast replayed streams play. Bodies recorded as several chunks (Server-Sent Events, NDJSON,
+   * an LLM's streamed answer) always replay in their recorded chunks; this says when each chunk
+   * is handed over:
+   * - `'instant'` (default): all at once, no delays;
+   * - `'recorded'`: each chunk at its recorded offset from the response's headers;
+   * - a number: the recorded offsets multiplied by it (`0.5` plays twice as fast, `0` as
+   *   `'instant'`).
+   *
+   * Aborting the request stops a timed replay at once. Bodies recorded in one piece, and files
+   * recorded before chunks were kept, play at once whatever this says.
+   */
+  timing?: Timing
 }
+
+/** See {@link DVDOptions.timing}. */
+export type Timing = 'instant' | 'recorded' | number
 
 /** Options after validation, with defaults applied. */
 export interface ResolvedOptions {
@@ -132,6 +148,8 @@ export interface ResolvedOptions {
   allowUnused: boolean
   dropUnused: boolean
   decodeCompressed: boolean
+  /** {@link DVDOptions.timing} as the factor applied to recorded offsets; 0 for `'instant'`. */
+  timing: number
 }
 
 /** The codes of the warnings dvd-rw gives. */
@@ -173,6 +191,7 @@ const KNOWN = new Set<string>([
   'secretHeaders',
   'onWarning',
   'allowUnused',
+  'timing',
 ])
 
 function checkMode(value: unknown, source: string): RecordMode {
@@ -218,6 +237,18 @@ function checkBoolean(value: unknown, name: string, fallback: boolean): boolean 
   if (typeof value !== 'boolean')
     throw new InvalidOptionError(`${name} must be true or false, not ${String(value)}`)
   return value
+}
+
+/** Largest timing factor: a recorded second then lasts about 17 minutes. */
+const MAX_TIMING = 1000
+
+function checkTiming(value: unknown): number {
+  if (value === undefined || value === null || value === 'instant') return 0
+  if (value === 'recorded') return 1
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= MAX_TIMING) return value
+  throw new InvalidOptionError(
+    `timing must be 'instant', 'recorded' or a factor from 0 to ${MAX_TIMING} applied to the recorded offsets, not ${typeof value === 'string' ? `"${value}"` : String(value)}`,
+  )
 }
 
 function checkHeaderNames(value: unknown, name: string): string[] {
@@ -302,5 +333,6 @@ export function resolveOptions(
     allowUnused: checkBoolean(o.allowUnused, 'allowUnused', true),
     dropUnused: checkBoolean(o.dropUnused, 'dropUnused', false),
     decodeCompressed: checkBoolean(o.decodeCompressed, 'decodeCompressed', false),
+    timing: checkTiming(o.timing),
   }
 }

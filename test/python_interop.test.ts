@@ -5,7 +5,7 @@
  * when `python3` exists (and cached); without `python3`, or with DVD_SKIP_PYTHON=1, these tests are
  * skipped and one line says why.
  */
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { Agent } from 'undici'
@@ -40,6 +40,8 @@ function callsFor(origin: string, refusedPort: number): PythonCall[] {
     { method: 'GET', url: `${origin}/json?a=1&b=2` },
     { method: 'GET', url: `${origin}/gzip` },
     { method: 'GET', url: `${origin}/bin` },
+    // A stream: Node keeps its chunks (extra fields Python ignores).
+    { method: 'GET', url: `${origin}/events` },
     { method: 'GET', url: `${origin}/empty` },
     { method: 'GET', url: `${origin}/status/500` },
     { method: 'GET', url: `${origin}/redirect` },
@@ -84,6 +86,10 @@ pythonTest('a DVD recorded by Node replays in Python dvd-rw as Node saw it live'
   await dvd.close()
   await upstream.close()
   await server.close()
+  const streamed = JSON.parse(readFileSync(file, 'utf8')).find(([request]: [{ url: string }]) =>
+    request.url.endsWith('/events'),
+  )
+  t.true(streamed[1].chunks.lengths.length > 1, 'the stream is stored with its chunks')
 
   const replayed = await pythonClient(file, calls, join(dir, 'calls.json'))
   t.deepEqual(withoutMessages(replayed), withoutMessages(live))

@@ -2,6 +2,7 @@ import test from 'ava'
 import { binaryBackend } from '../lib/native.js'
 import { networkErrorSuite } from './suites/network_errors.js'
 import { replaySuite } from './suites/replay.js'
+import { streamSuite } from './suites/streams.js'
 
 // The same specification, with binary DVDs read by the TypeScript reader (as on a platform
 // without the addon); files are still written by the addon.
@@ -13,3 +14,4 @@ test('binary DVDs are read by the TypeScript reader in this file', (t) => {
 
 replaySuite(test, 'binary')
 networkErrorSuite(test, 'binary')
+streamSuite(test, 'binary')

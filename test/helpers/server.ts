@@ -122,6 +122,14 @@ function routes(): Record<string, Route> {
       const timer = setTimeout(() => res.end('rest'), 3000)
       res.on('close', () => clearTimeout(timer))
     },
+    '/events': async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      for (const data of ['one', 'two', 'three']) {
+        await new Promise((resolve) => res.write(`data: ${data}\n\n`, resolve))
+        await new Promise((resolve) => setTimeout(resolve, 30))
+      }
+      res.end()
+    },
     '/hang-up': (req) => {
       req.socket.destroy()
     },
