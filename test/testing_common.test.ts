@@ -9,7 +9,9 @@ import { request } from 'undici'
 import { DVDNotFoundError, UnmatchedRequestError } from '../lib/index.js'
 import { dvdFileName, dvdPathFor, TestDVD } from '../lib/testing/common.js'
 import { closedPort, startServer } from './helpers/server.js'
+import { startStreamServer } from './helpers/stream_server.js'
 import { tempDir } from './helpers/tmp.js'
+import { fetchChunks } from './suites/streams.js'
 
 test('DVD file names are a readable slug plus a hash of the exact title', (t) => {
   t.regex(dvdFileName('Lists users: page 2 (ok)'), /^lists-users-page-2-ok-[0-9a-f]{8}\.dvd\.json$/)
@@ -99,4 +101,23 @@ test('a binary test DVD for a new test file is saved into its __dvds__ folder, w
   t.is(await (await replay.fetch(`${server.origin}/counter`)).text(), 'call 1')
   await replay.finish(true)
   t.is(replay.loaded?.format, 'binary')
+})
+
+test('a test DVD takes the timing option: streams replay at their recorded pace', async (t) => {
+  const server = await startStreamServer()
+  const file = join(tempDir(), 'timed.dvd.json')
+  const recording = new TestDVD('timed', file, { recordMode: 'once' })
+  const url = `${server.origin}/sse?n=3&gap=150`
+  const live = await fetchChunks(url, recording.dispatcher)
+  await recording.finish(true)
+  await server.close()
+  const replaying = new TestDVD('timed', file, { recordMode: 'none', timing: 'recorded' })
+  const replayed = await fetchChunks(url, replaying.dispatcher)
+  await replaying.finish(true)
+  t.deepEqual(
+    replayed.chunks.map((c) => c.text),
+    live.chunks.map((c) => c.text),
+  )
+  // The last chunk came about 300 ms after the headers live; replayed at once it would not wait.
+  t.true(replayed.chunks.at(-1)!.at >= 250, `last chunk after ${replayed.chunks.at(-1)!.at} ms`)
 })
