@@ -46,14 +46,29 @@ export async function fetchChunks(
   return seen
 }
 
-/** Reads a response body chunk by chunk through `undici.request` ('data' events). */
+/**
+ * Reads a response body chunk by chunk through `undici.request` ('data' events). Events of one
+ * turn of the event loop count as one chunk: live, one read from the socket can hold several HTTP
+ * chunks, which a DVD keeps as one (as fetch passes them on).
+ */
 export async function requestChunks(url: string, dispatcher: Dispatcher): Promise<SeenStream> {
   const seen: SeenStream = { chunks: [] }
+  let sameTurn = false
   try {
     const { body } = await request(url, { dispatcher })
     const start = performance.now()
     body.setEncoding('utf8')
-    body.on('data', (text: string) => seen.chunks.push({ text, at: performance.now() - start }))
+    body.on('data', (text: string) => {
+      if (sameTurn) {
+        seen.chunks.at(-1)!.text += text
+        return
+      }
+      seen.chunks.push({ text, at: performance.now() - start })
+      sameTurn = true
+      queueMicrotask(() => {
+        sameTurn = false
+      })
+    })
     await new Promise<void>((resolve, reject) => {
       body.on('end', resolve)
       body.on('error', reject)
