@@ -6,7 +6,7 @@ import { startStreamServer } from '../helpers/stream_server.js'
 import { tempDir } from '../helpers/tmp.js'
 import type { Format } from './network_errors.js'
 
-/** One chunk as a client saw it: its text and when it came, in ms after the headers. */
+/** One chunk as a client saw it: its text and when it came (ms after the request was made). */
 export interface SeenChunk {
   text: string
   at: number
@@ -33,8 +33,10 @@ export async function fetchChunks(
   const seen: SeenStream = { chunks: [] }
   const decoder = new TextDecoder()
   try {
-    const res = await fetch(url, { dispatcher, signal: options.signal } as unknown as RequestInit)
+    // Counted from the call, not from the response: a loaded machine can resolve the response
+    // late, after chunks that were due have already come.
     const start = performance.now()
+    const res = await fetch(url, { dispatcher, signal: options.signal } as unknown as RequestInit)
     for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
       const chunk = { text: decoder.decode(bytes), at: performance.now() - start }
       seen.chunks.push(chunk)
@@ -55,10 +57,10 @@ export async function requestChunks(url: string, dispatcher: Dispatcher): Promis
   const seen: SeenStream = { chunks: [] }
   let sameTurn = false
   try {
-    const { body } = await request(url, { dispatcher })
     const start = performance.now()
-    body.setEncoding('utf8')
-    body.on('data', (text: string) => {
+    const { body } = await request(url, { dispatcher })
+    body.on('data', (bytes: Buffer) => {
+      const text = bytes.toString('utf8')
       if (sameTurn) {
         seen.chunks.at(-1)!.text += text
         return
