@@ -87,7 +87,7 @@ class BodySender {
   /** The recorded chunks of the body, if it has any. */
   readonly #chunks: BodyChunks | undefined
   /** `performance.now()` when the headers were handed over: chunk offsets count from there. */
-  readonly #start = performance.now()
+  readonly #start: number
   /** Where the next piece starts in the body, and which recorded chunk it is. */
   #offset = 0
   #piece = 0
@@ -109,11 +109,7 @@ class BodySender {
   ) {
     this.#body = body
     this.#chunks = body ? bodyChunks(response) : undefined
-  }
-
-  /** Milliseconds since the headers were handed over, in recorded time. */
-  get elapsed(): number {
-    return this.timing > 0 ? (performance.now() - this.#start) / this.timing : 0
+    this.#start = this.#chunks && timing > 0 ? performance.now() : 0
   }
 
   /**
@@ -181,7 +177,7 @@ function sendResponse(
   recorded: DVDResponse,
   method: string,
   timing: number,
-): { sender: BodySender; sent: boolean | Promise<boolean> } {
+): boolean | Promise<boolean> {
   // Bodies stored decoded (Python dvd-rw's way) go out without their content-encoding.
   const response = recorded.bodyDecoded ? withDecodedBody(recorded) : recorded
   const sender = new BodySender(handler, watch, response, method === 'HEAD' ? null : response.body, timing)
@@ -192,7 +188,7 @@ function sendResponse(
     sender.resume,
     response.statusText ?? STATUS_CODES[response.status] ?? '',
   )
-  return { sender, sent: sender.send(flowing, 0) }
+  return sender.send(flowing, 0)
 }
 
 /**
@@ -214,7 +210,7 @@ function play(
     return undefined
   }
   if (isRecordedError(outcome)) return playFailure(handler, watch, outcome, method, timing)
-  const { sent } = sendResponse(handler, watch, outcome, method, timing)
+  const sent = sendResponse(handler, watch, outcome, method, timing)
   if (sent === true) handler.onComplete?.([])
   else if (sent !== false) return sent.then((done) => void (done && handler.onComplete?.([])))
   return undefined
@@ -239,13 +235,14 @@ async function playFailure(
     }
     return handler.onError?.(reviveError(failure))
   }
-  const { sender, sent } = sendResponse(handler, watch, response, method, timing)
-  if (!(await sent)) return
+  const started = performance.now()
+  if (!(await sendResponse(handler, watch, response, method, timing))) return
   // Live, the failure came a while after the partial body; failing at once would let the
   // consumer's stream discard the bytes it had not read yet. Wait as long as live, within bounds;
   // a timed replay fails when it did live (counted from the headers, whose own wait it skipped).
   const elapsed = failure.elapsedMs ?? 0
-  const wait = timing > 0 ? (elapsed - sender.elapsed) * timing : Math.min(elapsed, MAX_PARTIAL_WAIT)
+  const wait =
+    timing > 0 ? elapsed * timing - (performance.now() - started) : Math.min(elapsed, MAX_PARTIAL_WAIT)
   if (await watch.wait(Math.max(0, Math.round(wait)))) {
     return handler.onError?.(abortError(watch.reason))
   }
