@@ -3,11 +3,13 @@
  * that came in more than one chunk, checked when read, and dropped when the body they describe
  * was rewritten.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { decodeRecording, encodeRecording } from '../lib/formats/binary.js'
 import { chunksFromBytes, chunksToBytes } from '../lib/formats/body_chunks.js'
+import { serializeHar } from '../lib/formats/har.js'
+import { readHarFile } from '../lib/formats/har_stream.js'
 import { recordingJson } from '../lib/formats/json.js'
 import { DVDFormatError, DVDLoader, type DVDResponse, parseJson, type Recording } from '../lib/index.js'
 import { startServer } from './helpers/server.js'
@@ -101,4 +103,13 @@ test('a body rewritten by beforeRecordResponse is stored without its old chunks'
   await server.close()
   const [, response] = JSON.parse(readFileSync(file, 'utf8'))[0]
   t.false('chunks' in response)
+})
+
+test('a HAR DVD keeps them in content._dvdChunks', async (t) => {
+  const file = join(tempDir(), 'streamed.har')
+  writeFileSync(file, [...serializeHar([streamed(CHUNKS)])].join(''))
+  const content = JSON.parse(readFileSync(file, 'utf8')).log.entries[0].response.content
+  t.deepEqual(content._dvdChunks, { lengths: [11, 11, 13], gaps_ms: [0, 30, 1220] })
+  const [read] = await readHarFile(file)
+  t.deepEqual((read!.outcome as DVDResponse).chunks, CHUNKS)
 })

@@ -6,6 +6,7 @@
  * UTF-8 text). What HAR has no field for rides in `_dvd`-prefixed fields other tools ignore:
  * - `response.content._dvdWireBody`: the body as it came off the wire (base64) when it differs
  *   from the decoded text, i.e. a compressed body;
+ * - `response.content._dvdChunks`: how a streamed body arrived (as in JSON DVDs' `chunks`);
  * - entry `_dvdError`: a recorded network error (the object JSON DVDs store), with `response.status` 0.
  *
  * Reading accepts what Chrome, Firefox, Playwright (`embed`, and `attach` with `_file`) and
@@ -18,8 +19,9 @@ import { createRequire } from 'node:module'
 import { dirname, isAbsolute, relative, resolve } from 'node:path'
 import { contentCodings, decodedBody, withDecodedBody } from '../content_encoding.js'
 import type { DVDRequest, DVDResponse, HeaderPair, RecordedError, Recording } from '../model.js'
-import { headerValue, isRecordedError } from '../model.js'
+import { bodyChunks, headerValue, isRecordedError } from '../model.js'
 import { count } from '../plural.js'
+import { chunksFromJson, chunksToJson } from './body_chunks.js'
 import { markDecoded, type Obj, ownReason, ShapeReader } from './foreign.js'
 import { describe, parseRecordedError, recordedErrorJson } from './json.js'
 import { layOut, type TextLayout } from './text_layout.js'
@@ -137,6 +139,11 @@ export class HarEntryReader extends ShapeReader {
     if (content._dvdWireBody !== undefined) {
       response.body = this.base64(content._dvdWireBody, `${at}.content._dvdWireBody`)
     } else markDecoded(response)
+    if (content._dvdChunks !== undefined) {
+      const chunks = chunksFromJson(content._dvdChunks, response.body?.length ?? 0)
+      if (typeof chunks === 'string') this.fail(`${at}.content._dvdChunks`, chunks)
+      response.chunks = chunks
+    }
     if (o.statusText !== undefined && o.statusText !== null) {
       const statusText = ownReason(status, this.string(o.statusText, `${at}.statusText`))
       if (statusText !== undefined) response.statusText = statusText
@@ -252,6 +259,8 @@ function harResponse(response: DVDResponse, url: string): Obj {
   if (wire && !response.bodyDecoded && (decoded !== wire || contentCodings(response).length > 0)) {
     content._dvdWireBody = toBase64(wire)
   }
+  const chunks = bodyChunks(response)
+  if (chunks) content._dvdChunks = chunksToJson(chunks)
   return {
     status: response.status,
     statusText: response.statusText ?? STATUS_CODES[response.status] ?? '',
