@@ -88,7 +88,7 @@ const texts = (seen: SeenStream) => seen.chunks.map((chunk) => chunk.text)
  * chunks they were recorded in, and a stream that broke replays its chunks, then its failure.
  */
 export function streamSuite(test: TestFn, format: Format): void {
-  const ext = format === 'json' ? 'dvd.json' : 'dvd.lz4'
+  const ext = { json: 'dvd.json', binary: 'dvd.lz4', har: 'har' }[format]
 
   /** Reads `path` live while recording, then from the DVD, with `read`. */
   async function liveAndReplayed(
