@@ -25,7 +25,7 @@ export {
 } from './errors.js'
 export { BODY_PREFIX, type JsonWriteOptions, parseJson, serializeJson } from './formats/json.js'
 export { DVDDispatcher } from './intercept.js'
-export { type CloseOptions, type DVDFormat, DVDLoader, LoadedDVD } from './loader.js'
+export { type CloseOptions, type DVDFormat, DVDLoader, type InstallOptions, LoadedDVD } from './loader.js'
 export {
   canonicalQuery,
   DEFAULT_MATCH_ON,
@@ -48,6 +48,8 @@ export type {
 export { isRecordedError } from './model.js'
 export {
   type DVDOptions,
+  INTERCEPT_TARGETS,
+  type InterceptTarget,
   RECORD_MODE_ENV,
   RECORD_MODES,
   type RecordMode,

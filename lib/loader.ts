@@ -21,10 +21,19 @@ import { serializeHar } from './formats/har.js'
 import { readHarFile } from './formats/har_stream.js'
 import { parseJson, serializeJson } from './formats/json.js'
 import { installGlobal, networkDispatcher, uninstallGlobal } from './install.js'
+import { interceptNodeHttp } from './intercept/node_http.js'
 import { DVDDispatcher } from './intercept.js'
 import type { MatcherName } from './matchers.js'
 import type { Recording } from './model.js'
-import { type DVDOptions, type RecordMode, type ResolvedOptions, resolveOptions } from './options.js'
+import {
+  checkIntercept,
+  type DVDOptions,
+  INTERCEPT_TARGETS,
+  type InterceptTarget,
+  type RecordMode,
+  type ResolvedOptions,
+  resolveOptions,
+} from './options.js'
 
 /** File formats a DVD can be stored in. */
 export type DVDFormat = 'json' | 'binary' | 'har'
@@ -165,13 +174,27 @@ export interface CloseOptions {
 export type CloseSettings = Pick<
   ResolvedOptions,
   'onWarning' | 'allowUnused' | 'dropUnused' | 'decodeCompressed'
->
+> & {
+  /** What {@link LoadedDVD.install} covers when not told (the `intercept` option). */
+  intercept?: readonly InterceptTarget[]
+}
 
 const CLOSE_DEFAULTS: CloseSettings = {
   onWarning: () => {},
   allowUnused: true,
   dropUnused: false,
   decodeCompressed: false,
+}
+
+/** Options of {@link LoadedDVD.install}. */
+export interface InstallOptions {
+  /**
+   * What the DVD answers while installed: `fetch` (Node's global fetch and undici's global
+   * dispatcher) and `http` (`node:http`/`node:https` and the clients built on them: axios, got,
+   * node-fetch 2, superagent, the AWS SDK…). Default: the DVD's `intercept` option, itself
+   * `['fetch', 'http']` by default.
+   */
+  intercept?: readonly InterceptTarget[]
 }
 
 /** An open DVD: its recordings, its dispatcher, and its file. */
@@ -189,6 +212,8 @@ export class LoadedDVD {
   readonly dispatcher: Dispatcher
   readonly #close: CloseSettings
   #closed = false
+  /** Ends this DVD's `node:http` interception, while installed for it. */
+  #releaseHttp: (() => void) | undefined
 
   constructor(
     file: string,
@@ -253,16 +278,29 @@ export class LoadedDVD {
     return globalThis.fetch(input, { ...init, dispatcher: this.dispatcher } as unknown as RequestInit)
   }
 
-  /** Makes this DVD answer Node's global `fetch` and `undici` calls until {@link close} or {@link uninstall}. */
-  install(): this {
+  /**
+   * Makes this DVD answer Node's global `fetch` and `undici` calls, and `node:http`/`node:https`
+   * requests made in the calling async context (or outside any other DVD's), until {@link close}
+   * or {@link uninstall}.
+   */
+  install(options: InstallOptions = {}): this {
     if (this.#closed) throw new Error(`${this.file}: the DVD is closed`)
-    installGlobal(this.dispatcher)
+    if (options === null || typeof options !== 'object')
+      throw new InvalidOptionError('install() options must be an object')
+    const targets =
+      options.intercept === undefined
+        ? (this.#close.intercept ?? INTERCEPT_TARGETS)
+        : checkIntercept(options.intercept, 'install({ intercept })')
+    if (targets.includes('fetch')) installGlobal(this.dispatcher)
+    if (targets.includes('http')) this.#releaseHttp ??= interceptNodeHttp(this.dvd)
     return this
   }
 
-  /** Restores the global dispatcher this DVD covered. */
+  /** Restores the global dispatcher this DVD covered and ends its `node:http` interception. */
   uninstall(): void {
     uninstallGlobal(this.dispatcher)
+    this.#releaseHttp?.()
+    this.#releaseHttp = undefined
   }
 
   /**
@@ -364,6 +402,7 @@ export const DVDLoader = {
       allowUnused: resolved.allowUnused,
       dropUnused: resolved.dropUnused,
       decodeCompressed: resolved.decodeCompressed,
+      intercept: resolved.intercept,
     })
   },
 

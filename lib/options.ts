@@ -23,6 +23,12 @@ export type RecordMode = 'once' | 'none' | 'new_episodes' | 'all' | 'passthrough
 /** Every record mode. */
 export const RECORD_MODES: readonly RecordMode[] = ['once', 'none', 'new_episodes', 'all', 'passthrough']
 
+/** What an installed DVD answers: `fetch` (and undici), `http` (`node:http` and `node:https`). */
+export type InterceptTarget = 'fetch' | 'http'
+
+/** Every {@link InterceptTarget}, the default of the `intercept` option. */
+export const INTERCEPT_TARGETS: readonly InterceptTarget[] = ['fetch', 'http']
+
 /** The environment variable that overrides every DVD's record mode in this process. */
 export const RECORD_MODE_ENV = 'DVD_RECORD_MODE'
 
@@ -123,6 +129,12 @@ export interface DVDOptions {
    * recorded before chunks were kept, play at once whatever this says.
    */
   timing?: Timing
+  /**
+   * What `install()` and `DVDLoader.use` cover: `fetch` (Node's global fetch and undici's global
+   * dispatcher) and `http` (`node:http` and `node:https`, with the clients built on them). Default
+   * both; `install({ intercept })` overrides it for one installation.
+   */
+  intercept?: readonly InterceptTarget[]
 }
 
 /** See {@link DVDOptions.timing}. */
@@ -150,6 +162,7 @@ export interface ResolvedOptions {
   decodeCompressed: boolean
   /** {@link DVDOptions.timing} as the factor applied to recorded offsets; 0 for `'instant'`. */
   timing: number
+  intercept: readonly InterceptTarget[]
 }
 
 /** The codes of the warnings dvd-rw gives. */
@@ -192,6 +205,7 @@ const KNOWN = new Set<string>([
   'onWarning',
   'allowUnused',
   'timing',
+  'intercept',
 ])
 
 function checkMode(value: unknown, source: string): RecordMode {
@@ -270,6 +284,21 @@ function checkFilters(value: unknown, name: string): Map<string, string | null> 
   return filters
 }
 
+/** Validates an `intercept` option: a non-empty list of {@link INTERCEPT_TARGETS}, no repeats. */
+export function checkIntercept(value: unknown, name = 'intercept'): readonly InterceptTarget[] {
+  if (value === undefined || value === null) return INTERCEPT_TARGETS
+  if (
+    !Array.isArray(value) ||
+    value.length === 0 ||
+    value.some((t) => !(INTERCEPT_TARGETS as readonly unknown[]).includes(t)) ||
+    new Set(value).size !== value.length
+  )
+    throw new InvalidOptionError(
+      `${name} must be a non-empty list of ${INTERCEPT_TARGETS.map((t) => `'${t}'`).join(', ')} without repeats, not ${JSON.stringify(value)}`,
+    )
+  return value as InterceptTarget[]
+}
+
 /** Validates user options (camelCase or Python's snake_case names) and applies defaults. */
 export function resolveOptions(
   options: DVDOptions = {},
@@ -334,5 +363,6 @@ export function resolveOptions(
     dropUnused: checkBoolean(o.dropUnused, 'dropUnused', false),
     decodeCompressed: checkBoolean(o.decodeCompressed, 'decodeCompressed', false),
     timing: checkTiming(o.timing),
+    intercept: checkIntercept(o.intercept),
   }
 }

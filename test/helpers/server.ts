@@ -4,6 +4,7 @@
  */
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { brotliCompressSync, gzipSync } from 'node:zlib'
 
@@ -82,10 +83,11 @@ function routes(): Record<string, Route> {
       res.writeHead(301, { location: '/json?from=redirect' })
       res.end()
     },
-    '/large': (_req, res) => {
+    '/large': (_req, res, url) => {
       large ??= largeBody()
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': large.length })
-      res.end(large)
+      const bytes = large.subarray(0, Number(url.searchParams.get('bytes') ?? large.length))
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length })
+      res.end(bytes)
     },
     '/echo': async (req, res) => {
       const body = await readAll(req)
@@ -136,11 +138,17 @@ function routes(): Record<string, Route> {
   }
 }
 
-/** Starts the test server on 127.0.0.1 with a free port. */
-export async function startServer(): Promise<TestServer> {
+/** A certificate and its key, for a server speaking HTTPS. */
+export interface TlsIdentity {
+  key: Buffer
+  cert: Buffer
+}
+
+/** Starts the test server on 127.0.0.1 with a free port; over HTTPS when given a certificate. */
+export async function startServer(options: { tls?: TlsIdentity } = {}): Promise<TestServer> {
   const table = routes()
   let hits = 0
-  const server: Server = createServer(async (req, res) => {
+  const listener = async (req: IncomingMessage, res: ServerResponse) => {
     hits++
     const url = new URL(req.url ?? '/', 'http://127.0.0.1')
     const route = table[url.pathname]
@@ -150,12 +158,13 @@ export async function startServer(): Promise<TestServer> {
       return
     }
     await route(req, res, url)
-  })
+  }
+  const server: Server = options.tls ? createTlsServer(options.tls, listener) : createServer(listener)
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
   return {
-    origin: `http://127.0.0.1:${port}`,
+    origin: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     hits: () => hits,
     close: async () => {

@@ -1,0 +1,299 @@
+/**
+ * `node:http` and `node:https` clients (`http.request`, `http.get`, `ClientRequest`, and what is
+ * built on them: axios's default adapter, got, node-fetch 2, superagent, the AWS SDK, Stripe…)
+ * answered from the DVD bound to the request's async context, or sent to the network and
+ * recorded into it. The only module that knows `@mswjs/interceptors`.
+ *
+ * Why 0.41.x: it is the last line that runs on Node 20. It wraps `http.request`, `http.get`,
+ * `https.request`, `https.get` and the `ClientRequest` constructor, and gives every request a mock
+ * socket whose HTTP parser hands us a Fetch `Request`; answering it writes a real HTTP/1.1 message
+ * into that socket, so the client parses a replayed response exactly as it parses one from a
+ * server. Passing through opens the real connection with the caller's own agent (its TLS options,
+ * its `createConnection`), and we read the live response off the `ClientRequest` itself: the
+ * status line and raw headers as received, the body as the client's parser hands it over
+ * (compressed bodies stay compressed), and the client's own `'error'`.
+ *
+ * Its limits, and how they touch users:
+ * - It patches the module objects (`http.request = …`), which named ESM imports
+ *   (`import { request } from 'node:https'`) do not see by themselves: Node copies a built-in's
+ *   properties to its ESM bindings only when asked, so we ask (`syncBuiltinESMExports`) after
+ *   applying and after disposing. A copy the program took itself (`const get = http.get` before
+ *   installing) still keeps the original.
+ * - Each request gets a one-off agent wrapping the caller's: sockets of a keep-alive agent are
+ *   not reused while interception is on (each request opens its own connection).
+ * - An agent that is not an `http.Agent` (some proxy agents) is replaced by a plain one on
+ *   passthrough, so the request goes direct.
+ * - While applied it records raw header names on the global `Headers`, `Request` and `Response`
+ *   (wrapped in proxies), which fetch then goes through too.
+ *
+ * Moving to the socket-level interceptor (0.42+, Node 22+): it intercepts `net.Socket.connect`
+ * and `tls.connect` instead of the http module objects, so named imports, keep-alive agents and
+ * proxy agents are covered alike, and the request and response events keep the shapes used here
+ * (`request`, `controller.respondWith/errorWith`, passthrough when left alone). This file is
+ * then the only one to change: swap the interceptor class, and take the live response from the
+ * interceptor's `response` event (with the raw socket's error) rather than from the
+ * `ClientRequest`, which a socket-level interceptor does not see. The routing (`route.ts`) and
+ * the DVD do not change.
+ */
+import { ClientRequest, type IncomingMessage, STATUS_CODES } from 'node:http'
+import { syncBuiltinESMExports } from 'node:module'
+import { FetchResponse, getRawRequest, type RequestController } from '@mswjs/interceptors'
+import { ClientRequestInterceptor } from '@mswjs/interceptors/ClientRequest'
+import { withDecodedBody } from '../content_encoding.js'
+import type { DVD } from '../dvd.js'
+import {
+  type DVDRequest,
+  type DVDResponse,
+  type HeaderPair,
+  isRecordedError,
+  type Outcome,
+  type RecordedError,
+} from '../model.js'
+import { captureError, isAbort, reviveError } from '../network_errors.js'
+import { activeDVD, bind, boundCount, unbind } from './route.js'
+
+/** Longest wait for the caller's own abort when replaying a recorded abort (milliseconds). */
+const MAX_ABORT_WAIT = 30_000
+
+/** Longest pause between a replayed partial body and its recorded failure (milliseconds). */
+const MAX_PARTIAL_WAIT = 1_000
+
+/**
+ * Request headers that describe the connection rather than the request: the client sets them
+ * from the URL and the body, fetch never hands them to a dispatcher, and leaving them out keeps
+ * one model whichever client recorded.
+ */
+const CONNECTION_HEADERS = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'x-interceptors-internal-request-id',
+])
+
+let interceptor: ClientRequestInterceptor | undefined
+
+/**
+ * Routes `node:http` requests made in the calling async context (and, outside any bound context,
+ * anywhere in the process) to `dvd` until the returned function is called.
+ */
+export function interceptNodeHttp(dvd: DVD): () => void {
+  const binding = bind(dvd)
+  if (!interceptor) {
+    interceptor = new ClientRequestInterceptor()
+    interceptor.on('request', ({ request, controller }) => handle(request, controller))
+    interceptor.apply()
+    syncBuiltinESMExports()
+  }
+  return () => {
+    if (!binding.active) return
+    unbind(binding)
+    if (boundCount() === 0 && interceptor) {
+      interceptor.dispose()
+      interceptor = undefined
+      syncBuiltinESMExports()
+    }
+  }
+}
+
+async function handle(request: Request, controller: RequestController): Promise<void> {
+  const dvd = activeDVD()
+  const raw = getRawRequest(request)
+  if (!dvd || dvd.settings.mode === 'passthrough' || !(raw instanceof ClientRequest)) return
+  try {
+    const incoming: DVDRequest = {
+      method: request.method,
+      url: request.url,
+      headers: requestHeaders(request.headers),
+      body: request.body ? Buffer.from(await request.arrayBuffer()) : null,
+    }
+    if (!incoming.body?.length) incoming.body = null
+    const decision = dvd.decide(incoming)
+    switch (decision.kind) {
+      case 'live':
+        return
+      case 'fail':
+        return controller.errorWith(decision.error)
+      case 'record':
+        recordLive(raw, (outcome) => dvd.record(decision.request, outcome))
+        return
+      case 'replay':
+        return await play(raw, controller, decision.recording.outcome, request.method)
+    }
+  } catch (error) {
+    controller.errorWith(error instanceof Error ? error : new Error(String(error)))
+  }
+}
+
+function requestHeaders(headers: Headers): HeaderPair[] {
+  const pairs: HeaderPair[] = []
+  for (const [name, value] of headers) if (!CONNECTION_HEADERS.has(name)) pairs.push([name, value])
+  return pairs
+}
+
+/** A recorded response as a Fetch `Response` the interceptor writes into the client's socket. */
+function toResponse(recorded: DVDResponse, method: string, body?: ReadableStream<Uint8Array>): Response {
+  // Bodies stored decoded (Python dvd-rw's way) go out without their content-encoding.
+  const response = recorded.bodyDecoded ? withDecodedBody(recorded) : recorded
+  const hasBody =
+    method !== 'HEAD' && FetchResponse.isResponseWithBody(response.status) && response.body !== null
+  return new FetchResponse(hasBody ? (body ?? response.body) : null, {
+    status: response.status,
+    statusText: response.statusText ?? STATUS_CODES[response.status] ?? '',
+    headers: mergeRepeats(response.headers),
+  })
+}
+
+/**
+ * Repeated headers (`set-cookie`) as one name with a list of values: the interceptor writes the
+ * headers with `setHeader`, which would keep only the last of several lines with the same name,
+ * while a list becomes one line per value, as received.
+ */
+function mergeRepeats(headers: readonly HeaderPair[]): [string, string][] {
+  const seen = new Map<string, [string, string | string[]]>()
+  for (const [name, value] of headers) {
+    const key = name.toLowerCase()
+    const entry = seen.get(key)
+    if (!entry) seen.set(key, [name, value])
+    else entry[1] = Array.isArray(entry[1]) ? [...entry[1], value] : [entry[1], value]
+  }
+  return [...seen.values()] as [string, string][]
+}
+
+/** Resolves `true` once the client has closed the request, or `false` after `ms`. */
+function closedWithin(raw: ClientRequest, ms: number): Promise<boolean> {
+  if (raw.destroyed) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const onClose = () => {
+      clearTimeout(timer)
+      resolve(true)
+    }
+    const timer = setTimeout(() => {
+      raw.off('close', onClose)
+      resolve(false)
+    }, ms)
+    raw.once('close', onClose)
+  })
+}
+
+/** Answers with a recording: a response, or a recorded failure as the request's `'error'`. */
+async function play(
+  raw: ClientRequest,
+  controller: RequestController,
+  outcome: Outcome,
+  method: string,
+): Promise<void> {
+  if (!isRecordedError(outcome)) return controller.respondWith(toResponse(outcome, method))
+  if (outcome.partial) return playPartial(controller, outcome, outcome.partial, method)
+  if (isAbort(outcome)) {
+    // The answer never came before the caller gave up: let the caller's own timeout or signal
+    // fire as it did live (its timers start once connected), within bounds.
+    const socket = raw.socket as (typeof raw.socket & { connecting: boolean }) | null
+    if (socket?.connecting) {
+      socket.connecting = false
+      socket.emit('connect')
+    }
+    const waited = Math.min(MAX_ABORT_WAIT, (outcome.elapsedMs ?? 0) * 2 + 1000)
+    if (await closedWithin(raw, waited)) return
+  }
+  controller.errorWith(reviveError(outcome))
+}
+
+/**
+ * A response that failed part-way: its headers and received bytes, then the connection drops,
+ * which the client reports as it did live (an `aborted` response, `ECONNRESET`).
+ */
+function playPartial(
+  controller: RequestController,
+  failure: RecordedError,
+  partial: DVDResponse,
+  method: string,
+): void {
+  const bytes = partial.body
+  const body = new ReadableStream<Uint8Array>({
+    start(stream) {
+      if (bytes?.length) stream.enqueue(bytes)
+      const pause = Math.min(failure.elapsedMs ?? 0, MAX_PARTIAL_WAIT)
+      setTimeout(() => stream.error(reviveError(failure)), pause)
+    },
+  })
+  controller.respondWith(toResponse({ ...partial, body: bytes ?? new Uint8Array(0) }, method, body))
+}
+
+/** The error a client gave up with, recorded as an abort (replay waits for the caller again). */
+function gaveUpError(): DOMException {
+  return new DOMException('The operation was aborted.', 'AbortError')
+}
+
+/** The error Node reports for a response cut off mid-body. */
+function abortedResponse(): Error {
+  return Object.assign(new Error('aborted'), { code: 'ECONNRESET' })
+}
+
+/**
+ * Watches a request that goes to the network and hands its outcome over once: the response when
+ * its body has arrived, or the error that ended it (with what had arrived, if anything). Nothing
+ * here changes what the client sees: the body is tapped as the client's parser pushes it, and an
+ * `'error'` nobody else listens to is still thrown.
+ */
+function recordLive(raw: ClientRequest, onOutcome: (outcome: Outcome) => void): void {
+  const started = performance.now()
+  let response: DVDResponse | undefined
+  const chunks: Buffer[] = []
+  let done = false
+  let gaveUp = false
+  const finish = (outcome: Outcome): void => {
+    if (done) return
+    done = true
+    onOutcome(outcome)
+  }
+  const withBody = (head: DVDResponse): DVDResponse => ({
+    ...head,
+    body: chunks.length > 0 ? Buffer.concat(chunks) : null,
+  })
+  const fail = (error: unknown): void => {
+    if (done) return
+    const recorded = captureError(gaveUp ? gaveUpError() : error, Math.round(performance.now() - started))
+    if (response) recorded.partial = withBody(response)
+    finish(recorded)
+  }
+  // The caller destroying its request (a timeout, an abort signal, `req.destroy()`) is not a
+  // network failure: Node then reports a made-up `socket hang up`.
+  const destroy = raw.destroy
+  raw.destroy = function (this: ClientRequest, error?: Error) {
+    if (!done) gaveUp = true
+    return destroy.call(this, error)
+  }
+  raw.prependListener('response', (res: IncomingMessage) => {
+    const status = res.statusCode ?? 0
+    const head: DVDResponse = { status, headers: headerPairs(res.rawHeaders), body: null }
+    if (res.statusMessage && res.statusMessage !== STATUS_CODES[status]) head.statusText = res.statusMessage
+    response = head
+    const push = res.push
+    res.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding) {
+      if (chunk === null) finish(withBody(head))
+      else if (!done) chunks.push(Buffer.from(chunk as Buffer))
+      return push.call(this, chunk, encoding)
+    }
+    res.once('close', () => fail(abortedResponse()))
+  })
+  const onError = (error: Error): void => {
+    // Without this listener the first error would have been thrown: keep it so.
+    const unhandled = !done && raw.listenerCount('error') === 1
+    fail(error)
+    if (unhandled) throw error
+  }
+  // First in line: a client that destroys its request on error must not look like one giving up.
+  raw.prependListener('error', onError)
+  raw.once('close', () => {
+    raw.off('error', onError)
+    fail(response ? abortedResponse() : gaveUpError())
+  })
+}
+
+/** `rawHeaders` (`[name, value, …]`, as received) → pairs. */
+function headerPairs(raw: readonly string[]): HeaderPair[] {
+  const pairs: HeaderPair[] = []
+  for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i]!, raw[i + 1]!])
+  return pairs
+}
