@@ -132,6 +132,19 @@ function routes(): Record<string, Route> {
       }
       res.end()
     },
+    // An S3 object and a Stripe customer, as those SDKs ask for them (path-style S3 URLs).
+    '/bucket/object.txt': (_req, res) => {
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        etag: '"abc"',
+        'last-modified': 'Tue, 01 Dec 2026 00:00:00 GMT',
+      })
+      res.end('object body')
+    },
+    '/v1/customers/cus_123': (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_1' })
+      res.end(JSON.stringify({ id: 'cus_123', object: 'customer', email: 'jo@example.com' }))
+    },
     '/hang-up': (req) => {
       req.socket.destroy()
     },

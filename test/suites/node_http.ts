@@ -1,11 +1,14 @@
 import { readFileSync } from 'node:fs'
-import http from 'node:http'
+import http, * as httpNamespace from 'node:http'
+import { get as namedGet } from 'node:http'
 import https from 'node:https'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import type { TestFn } from 'ava'
 import axios from 'axios'
+import Stripe from 'stripe'
 import { DVDLoader, type DVDOptions, InvalidOptionError, UnmatchedRequestError } from '../../lib/index.js'
 import {
   type CallOptions,
@@ -42,6 +45,8 @@ const ROUTES = [
  */
 export function nodeHttpSuite(test: TestFn, format: Format): void {
   process.env.CI = 'true'
+  // The AWS SDK warns on Node 20 that its 2027 releases will need Node 22.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
   const ext = format === 'json' ? 'dvd.json' : 'dvd.lz4'
   const http_only: DVDOptions = { intercept: ['http'] }
   // Compared byte for byte with what the server sent, cookies included.
@@ -87,6 +92,61 @@ export function nodeHttpSuite(test: TestFn, format: Format): void {
       t.is(live['/redirect']!.status, raw ? 302 : 200)
     })
   }
+
+  test('the AWS SDK S3 client, pointed at a local endpoint, records and replays', async (t) => {
+    const { live, replayed } = await recordThenReplay(async (origin) => {
+      const s3 = new S3Client({
+        endpoint: origin,
+        forcePathStyle: true,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' },
+        maxAttempts: 1,
+      })
+      const object = await s3.send(new GetObjectCommand({ Bucket: 'bucket', Key: 'object.txt' }))
+      s3.destroy()
+      return { text: await object.Body!.transformToString(), etag: object.ETag, type: object.ContentType }
+    })
+    t.deepEqual(live, { text: 'object body', etag: '"abc"', type: 'text/plain' })
+    t.deepEqual(replayed, live)
+  })
+
+  test('the Stripe SDK, pointed at a local host, records and replays', async (t) => {
+    const { live, replayed, file } = await recordThenReplay(async (origin) => {
+      const { port } = new URL(origin)
+      const stripe = new Stripe('sk_test_local', {
+        host: '127.0.0.1',
+        port,
+        protocol: 'http',
+        maxNetworkRetries: 0,
+      })
+      const customer = await stripe.customers.retrieve('cus_123')
+      return { id: customer.id, email: (customer as Stripe.Customer).email }
+    })
+    t.deepEqual(live, { id: 'cus_123', email: 'jo@example.com' })
+    t.deepEqual(replayed, live)
+    t.false(readFileSync(file).includes('sk_test_local'))
+  })
+
+  test('named and namespace ESM imports of node:http are covered too', async (t) => {
+    const viaGet = (get: typeof http.get, url: string) =>
+      new Promise<string>((resolve, reject) => {
+        get(url, (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (chunk) => {
+            text += chunk
+          })
+          res.on('end', () => resolve(text))
+        }).on('error', reject)
+      })
+    const { live, replayed, hits } = await recordThenReplay(async (origin) => [
+      await viaGet(namedGet, `${origin}/counter`),
+      await viaGet(httpNamespace.get, `${origin}/counter`),
+    ])
+    t.deepEqual(live, ['call 1', 'call 2'])
+    t.is(hits, 2)
+    t.deepEqual(replayed, live)
+  })
 
   test('gzip and br bodies are recorded as sent, compressed, with their content-encoding', async (t) => {
     const { file } = await recordThenReplay((origin) =>
