@@ -21,7 +21,7 @@ import { serializeHar } from './formats/har.js'
 import { readHarFile } from './formats/har_stream.js'
 import { parseJson, serializeJson } from './formats/json.js'
 import { installGlobal, networkDispatcher, uninstallGlobal } from './install.js'
-import { interceptNodeHttp } from './intercept/node_http.js'
+import { interceptNodeHttp, nodeHttpRecorded } from './intercept/node_http.js'
 import { DVDDispatcher } from './intercept.js'
 import type { MatcherName } from './matchers.js'
 import type { Recording } from './model.js'
@@ -344,6 +344,7 @@ export class LoadedDVD {
     this.#closed = true
     this.uninstall()
     if (options.save === false) return
+    await nodeHttpRecorded(this.dvd)
     const mode = this.mode
     const unused = this.dvd.unplayedCount
     const prune = this.#close.dropUnused && mode === 'new_episodes' && unused > 0

@@ -73,6 +73,29 @@ const CONNECTION_HEADERS = new Set([
 
 let interceptor: ClientRequestInterceptor | undefined
 
+/** Per DVD, recordings of requests their caller destroyed, finishing as their sockets close. */
+const pending = new WeakMap<DVD, Set<Promise<void>>>()
+
+function closing(dvd: DVD): Set<Promise<void>> {
+  let set = pending.get(dvd)
+  if (!set) pending.set(dvd, (set = new Set()))
+  return set
+}
+
+/**
+ * Resolves once the requests whose caller gave up are recorded (their sockets close right after),
+ * at most `ms` later: the DVD is then complete for saving.
+ */
+export async function nodeHttpRecorded(dvd: DVD, ms = 5_000): Promise<void> {
+  const set = pending.get(dvd)
+  if (!set || set.size === 0) return
+  let timer: NodeJS.Timeout | undefined
+  const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))
+  await Promise.race([Promise.all(set), bound])
+  clearTimeout(timer)
+  pending.delete(dvd)
+}
+
 /**
  * Routes `node:http` requests made in the calling async context (and, outside any bound context,
  * anywhere in the process) to `dvd` until the returned function is called.
@@ -99,7 +122,9 @@ export function interceptNodeHttp(dvd: DVD): () => void {
 async function handle(request: Request, controller: RequestController): Promise<void> {
   const dvd = activeDVD()
   const raw = getRawRequest(request)
-  if (!dvd || dvd.settings.mode === 'passthrough' || !(raw instanceof ClientRequest)) return
+  if (!(raw instanceof ClientRequest)) return
+  emitErrorsOnce(raw)
+  if (!dvd || dvd.settings.mode === 'passthrough') return
   try {
     const incoming: DVDRequest = {
       method: request.method,
@@ -115,7 +140,7 @@ async function handle(request: Request, controller: RequestController): Promise<
       case 'fail':
         return controller.errorWith(decision.error)
       case 'record':
-        recordLive(raw, (outcome) => dvd.record(decision.request, outcome))
+        recordLive(raw, dvd, (outcome) => dvd.record(decision.request, outcome))
         return
       case 'replay':
         return await play(raw, controller, decision.recording.outcome, request.method)
@@ -123,6 +148,25 @@ async function handle(request: Request, controller: RequestController): Promise<
   } catch (error) {
     controller.errorWith(error instanceof Error ? error : new Error(String(error)))
   }
+}
+
+/**
+ * The interceptor's socket reports an error it is destroyed with twice (once itself, once through
+ * `net.Socket`), and the request passes both on; clients that settle a promise per error (got
+ * when it times out mid-body) then fail with an unhandled rejection. Each error object reaches
+ * the request's listeners once, as without interception.
+ */
+function emitErrorsOnce(raw: ClientRequest): void {
+  const seen = new WeakSet<object>()
+  const emit = raw.emit
+  raw.emit = function (this: ClientRequest, event: string | symbol, ...args: unknown[]): boolean {
+    const error = args[0]
+    if (event === 'error' && typeof error === 'object' && error !== null) {
+      if (seen.has(error)) return true
+      seen.add(error)
+    }
+    return emit.call(this, event, ...args)
+  } as typeof raw.emit
 }
 
 function requestHeaders(headers: Headers): HeaderPair[] {
@@ -184,7 +228,7 @@ async function play(
   method: string,
 ): Promise<void> {
   if (!isRecordedError(outcome)) return controller.respondWith(toResponse(outcome, method))
-  if (outcome.partial) return playPartial(controller, outcome, outcome.partial, method)
+  if (outcome.partial) return playPartial(raw, controller, outcome, outcome.partial, method)
   if (isAbort(outcome)) {
     // The answer never came before the caller gave up: let the caller's own timeout or signal
     // fire as it did live (its timers start once connected), within bounds.
@@ -201,20 +245,25 @@ async function play(
 
 /**
  * A response that failed part-way: its headers and received bytes, then the connection drops,
- * which the client reports as it did live (an `aborted` response, `ECONNRESET`).
+ * which the client reports as it did live (an `aborted` response, `ECONNRESET`). When the caller
+ * gave up live (a timeout while the body trickled in), the drop waits for it to give up again.
  */
 function playPartial(
+  raw: ClientRequest,
   controller: RequestController,
   failure: RecordedError,
   partial: DVDResponse,
   method: string,
 ): void {
   const bytes = partial.body
+  const elapsed = failure.elapsedMs ?? 0
   const body = new ReadableStream<Uint8Array>({
     start(stream) {
       if (bytes?.length) stream.enqueue(bytes)
-      const pause = Math.min(failure.elapsedMs ?? 0, MAX_PARTIAL_WAIT)
-      setTimeout(() => stream.error(reviveError(failure)), pause)
+      const ended = isAbort(failure)
+        ? closedWithin(raw, Math.min(MAX_ABORT_WAIT, elapsed * 2 + 1000))
+        : new Promise((resolve) => setTimeout(resolve, Math.min(elapsed, MAX_PARTIAL_WAIT)))
+      void ended.then(() => stream.error(reviveError(failure)))
     },
   })
   controller.respondWith(toResponse({ ...partial, body: bytes ?? new Uint8Array(0) }, method, body))
@@ -236,16 +285,18 @@ function abortedResponse(): Error {
  * here changes what the client sees: the body is tapped as the client's parser pushes it, and an
  * `'error'` nobody else listens to is still thrown.
  */
-function recordLive(raw: ClientRequest, onOutcome: (outcome: Outcome) => void): void {
+function recordLive(raw: ClientRequest, dvd: DVD, onOutcome: (outcome: Outcome) => void): void {
   const started = performance.now()
   let response: DVDResponse | undefined
   const chunks: Buffer[] = []
   let done = false
   let gaveUp = false
+  let settle: (() => void) | undefined
   const finish = (outcome: Outcome): void => {
     if (done) return
     done = true
     onOutcome(outcome)
+    settle?.()
   }
   const withBody = (head: DVDResponse): DVDResponse => ({
     ...head,
@@ -258,10 +309,14 @@ function recordLive(raw: ClientRequest, onOutcome: (outcome: Outcome) => void): 
     finish(recorded)
   }
   // The caller destroying its request (a timeout, an abort signal, `req.destroy()`) is not a
-  // network failure: Node then reports a made-up `socket hang up`.
+  // network failure: Node then reports a made-up `socket hang up`. The caller may be done (and
+  // close the DVD) before the socket has closed: closing waits for what is still to record.
   const destroy = raw.destroy
   raw.destroy = function (this: ClientRequest, error?: Error) {
-    if (!done) gaveUp = true
+    if (!done && !gaveUp) {
+      gaveUp = true
+      closing(dvd).add(new Promise<void>((resolve) => (settle = resolve)))
+    }
     return destroy.call(this, error)
   }
   raw.prependListener('response', (res: IncomingMessage) => {

@@ -219,12 +219,32 @@ export function nodeHttpSuite(test: TestFn, format: Format): void {
       await failureCode(clients['http.get']!(`${origin}/hang-up`)),
       await failureCode(clients.axios!(`${origin}/slow?ms=3000`, { timeout: 150 })),
       await failureCode(clients.got!(`${origin}/slow?ms=3000`, { timeout: 150 })),
+      await failureCode(clients['http.get']!(`${origin}/slow?ms=3000`, { timeout: 150 })),
     ])
     t.true(['ENOTFOUND', 'EAI_AGAIN'].includes(String(live[0]!.code)))
     t.is(live[1]!.code, 'ECONNRESET')
     t.is(live[2]!.code, 'ECONNRESET')
     t.is(live[3]!.code, 'ECONNABORTED')
     t.is(live[4]!.code, 'ETIMEDOUT')
+    t.is(live[5]!.message, 'timed out')
+    t.deepEqual(replayed, live)
+  })
+
+  test('a body cut short by the caller giving up replays the same failure', async (t) => {
+    const { live, replayed } = await recordThenReplay(async (origin) => {
+      const codes: Record<string, unknown> = {}
+      for (const name of ['axios', 'got', 'superagent', 'http.get']) {
+        // The server sends its first bytes at once and the rest after 3 s.
+        codes[name] = await failureCode(clients[name]!(`${origin}/slow-body`, { timeout: 800 }))
+      }
+      return codes
+    })
+    t.like(live, {
+      axios: { code: 'ERR_BAD_RESPONSE' },
+      got: { code: 'ETIMEDOUT' },
+      superagent: { code: 'ECONNABORTED' },
+      'http.get': { message: 'timed out' },
+    })
     t.deepEqual(replayed, live)
   })
 
