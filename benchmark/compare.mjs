@@ -334,6 +334,13 @@ async function main() {
   console.log(
     `wrote ${join(outDir, 'RESULTS.md')} and ${join(outDir, 'results.svg')} (${minutes.toFixed(1)} min)`,
   )
+  // node:http clients: the same recordings replayed through axios, at the sizes nock.back finishes.
+  const axiosSizes = SIZES.filter((n) => n <= 10_000)
+  if (axiosSizes.length) {
+    const axiosArgs = [`--sizes=${axiosSizes.join(',')}`, `--rounds=${quick ? 1 : 3}`]
+    if (argv.includes('--json-text')) axiosArgs.push('--json-text')
+    spawnSync(process.execPath, [join(here, 'axios-replay.mjs'), ...axiosArgs], { stdio: 'inherit' })
+  }
 }
 
 function cell(x) {
