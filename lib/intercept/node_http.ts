@@ -78,7 +78,10 @@ const pending = new WeakMap<DVD, Set<Promise<void>>>()
 
 function closing(dvd: DVD): Set<Promise<void>> {
   let set = pending.get(dvd)
-  if (!set) pending.set(dvd, (set = new Set()))
+  if (!set) {
+    set = new Set()
+    pending.set(dvd, set)
+  }
   return set
 }
 

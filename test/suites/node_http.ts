@@ -10,6 +10,7 @@ import type { TestFn } from 'ava'
 import axios from 'axios'
 import Stripe from 'stripe'
 import { DVDLoader, type DVDOptions, InvalidOptionError, UnmatchedRequestError } from '../../lib/index.js'
+import { TestDVD } from '../../lib/testing/common.js'
 import {
   type CallOptions,
   type Client,
@@ -420,6 +421,21 @@ export function nodeHttpSuite(test: TestFn, format: Format): void {
     }, options)
     t.deepEqual(live, { status: 200, hooked: null })
     t.deepEqual(replayed, { status: 200, hooked: 'yes' })
+  })
+
+  test("a test helper's DVD, installed for http in the test, records and replays axios", async (t) => {
+    const server = await startServer()
+    const file = newFile('helper')
+    const run = async (options: DVDOptions) => {
+      const dvd = new TestDVD(t.title, file, options)
+      ;(await dvd.open()).install({ intercept: ['http'] })
+      const { body } = await clients.axios!(`${server.origin}/counter`)
+      await dvd.finish(true)
+      return body.toString()
+    }
+    t.is(await run({ recordMode: 'once' }), 'call 1')
+    await server.close()
+    t.is(await run({}), 'call 1')
   })
 
   test('https.get to a server with a test certificate records and replays', async (t) => {
