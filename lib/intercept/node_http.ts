@@ -100,8 +100,8 @@ export async function nodeHttpRecorded(dvd: DVD, ms = 5_000): Promise<void> {
 }
 
 /**
- * Routes `node:http` requests made in the calling async context (and, outside any bound context,
- * anywhere in the process) to `dvd` until the returned function is called.
+ * Routes `node:http` requests made in the calling async context (and those made where no DVD was
+ * ever installed) to `dvd` until the returned function is called; see `route.ts`.
  */
 export function interceptNodeHttp(dvd: DVD): () => void {
   const binding = bind(dvd)
