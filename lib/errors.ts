@@ -245,3 +245,25 @@ export class DVDSaveError extends DVDError {
     this.osCode = osCode
   }
 }
+
+/**
+ * A `node:http` request could not go to the network while intercepted: its agent opens
+ * connections in a way the interception cannot take over (proxy agents built on `agent-base`,
+ * such as `https-proxy-agent`). Replaying such requests works; recording them does not.
+ */
+export class UnsupportedAgentError extends DVDError {
+  /** `METHOD url` of the request. */
+  readonly request: string
+
+  constructor(request: string, agent: string, cause: unknown) {
+    super(
+      'DVD_ERR_AGENT',
+      `dvd-rw: ${request}: its agent (${agent}) cannot reach the network while node:http is ` +
+        'intercepted (the interception opens connections through the agent, which this agent does ' +
+        "not allow). Record this request without the agent, or install the DVD with intercept: ['fetch'] " +
+        'around this code.',
+      { cause },
+    )
+    this.request = request
+  }
+}

@@ -22,6 +22,7 @@ export {
   InvalidOptionError,
   type NearMiss,
   UnmatchedRequestError,
+  UnsupportedAgentError,
 } from './errors.js'
 export { BODY_PREFIX, type JsonWriteOptions, parseJson, serializeJson } from './formats/json.js'
 export { DVDDispatcher } from './intercept.js'

@@ -21,8 +21,10 @@
  *   installing) still keeps the original.
  * - Each request gets a one-off agent wrapping the caller's: sockets of a keep-alive agent are
  *   not reused while interception is on (each request opens its own connection).
- * - An agent that is not an `http.Agent` (some proxy agents) is replaced by a plain one on
- *   passthrough, so the request goes direct.
+ * - Passthrough connects with the agent's `createConnection`, which proxy agents built on
+ *   agent-base (`https-proxy-agent`…) refuse: such requests replay, but going to the network
+ *   fails with `UnsupportedAgentError` (see `goLive`). An agent that is no `http.Agent` at all
+ *   is replaced by a plain one on passthrough, so the request goes direct.
  * - While applied it records raw header names on the global `Headers`, `Request` and `Response`
  *   (wrapped in proxies), which fetch then goes through too.
  *
@@ -41,6 +43,7 @@ import { FetchResponse, getRawRequest, type RequestController } from '@mswjs/int
 import { ClientRequestInterceptor } from '@mswjs/interceptors/ClientRequest'
 import { withDecodedBody } from '../content_encoding.js'
 import type { DVD } from '../dvd.js'
+import { UnsupportedAgentError } from '../errors.js'
 import {
   type DVDRequest,
   type DVDResponse,
@@ -127,7 +130,7 @@ async function handle(request: Request, controller: RequestController): Promise<
   const raw = getRawRequest(request)
   if (!(raw instanceof ClientRequest)) return
   emitErrorsOnce(raw)
-  if (!dvd || dvd.settings.mode === 'passthrough') return
+  if (!dvd || dvd.settings.mode === 'passthrough') return goLive(request, raw, controller)
   try {
     const incoming: DVDRequest = {
       method: request.method,
@@ -139,17 +142,42 @@ async function handle(request: Request, controller: RequestController): Promise<
     const decision = dvd.decide(incoming)
     switch (decision.kind) {
       case 'live':
-        return
+        return goLive(request, raw, controller)
       case 'fail':
         return controller.errorWith(decision.error)
-      case 'record':
-        recordLive(raw, dvd, (outcome) => dvd.record(decision.request, outcome))
-        return
+      case 'record': {
+        const cancel = recordLive(raw, dvd, (outcome) => dvd.record(decision.request, outcome))
+        return goLive(request, raw, controller, cancel)
+      }
       case 'replay':
         return await play(raw, controller, decision.recording.outcome, request.method)
     }
   } catch (error) {
     controller.errorWith(error instanceof Error ? error : new Error(String(error)))
+  }
+}
+
+/**
+ * Lets the request through to the network. The interception connects through the caller's
+ * agent; a proxy agent (agent-base) refuses, by throwing where the caller cannot catch it: the
+ * request fails with an {@link UnsupportedAgentError} instead, and nothing is recorded.
+ */
+async function goLive(
+  request: Request,
+  raw: ClientRequest,
+  controller: RequestController,
+  cancelRecording?: () => void,
+): Promise<void> {
+  try {
+    await controller.passthrough()
+  } catch (cause) {
+    cancelRecording?.()
+    const custom = (raw as unknown as { agent?: { customAgent?: object } }).agent?.customAgent
+    const agent = custom?.constructor?.name ?? 'unknown agent'
+    ClientRequest.prototype.destroy.call(
+      raw,
+      new UnsupportedAgentError(`${request.method} ${request.url}`, agent, cause),
+    )
   }
 }
 
@@ -288,7 +316,7 @@ function abortedResponse(): Error {
  * here changes what the client sees: the body is tapped as the client's parser pushes it, and an
  * `'error'` nobody else listens to is still thrown.
  */
-function recordLive(raw: ClientRequest, dvd: DVD, onOutcome: (outcome: Outcome) => void): void {
+function recordLive(raw: ClientRequest, dvd: DVD, onOutcome: (outcome: Outcome) => void): () => void {
   const started = performance.now()
   let response: DVDResponse | undefined
   const chunks: Buffer[] = []
@@ -347,6 +375,10 @@ function recordLive(raw: ClientRequest, dvd: DVD, onOutcome: (outcome: Outcome) 
     raw.off('error', onError)
     fail(response ? abortedResponse() : gaveUpError())
   })
+  return () => {
+    done = true
+    settle?.()
+  }
 }
 
 /** `rawHeaders` (`[name, value, …]`, as received) → pairs. */

@@ -2,14 +2,22 @@ import { readFileSync } from 'node:fs'
 import http, * as httpNamespace from 'node:http'
 import { get as namedGet } from 'node:http'
 import https from 'node:https'
+import net from 'node:net'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import type { TestFn } from 'ava'
 import axios from 'axios'
+import { HttpsProxyAgent } from 'https-proxy-agent'
 import Stripe from 'stripe'
-import { DVDLoader, type DVDOptions, InvalidOptionError, UnmatchedRequestError } from '../../lib/index.js'
+import {
+  DVDLoader,
+  type DVDOptions,
+  InvalidOptionError,
+  UnmatchedRequestError,
+  UnsupportedAgentError,
+} from '../../lib/index.js'
 import { TestDVD } from '../../lib/testing/common.js'
 import {
   type CallOptions,
@@ -436,6 +444,40 @@ export function nodeHttpSuite(test: TestFn, format: Format): void {
     t.is(await run({ recordMode: 'once' }), 'call 1')
     await server.close()
     t.is(await run({}), 'call 1')
+  })
+
+  test('a proxy agent replays, and recording through it fails with UnsupportedAgentError', async (t) => {
+    const server = await startServer()
+    // A CONNECT proxy on 127.0.0.1, as https-proxy-agent speaks to.
+    const proxy = http.createServer()
+    proxy.on('connect', (req, socket, head) => {
+      const [host, port] = String(req.url).split(':')
+      const upstream = net.connect(Number(port), host, () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+        upstream.write(head)
+        upstream.pipe(socket).pipe(upstream)
+      })
+      upstream.on('error', () => socket.destroy())
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    const { port } = proxy.address() as net.AddressInfo
+    const agent = new HttpsProxyAgent(`http://127.0.0.1:${port}`)
+    const viaProxy = () =>
+      axios.get(`${server.origin}/counter`, { httpAgent: agent, proxy: false, responseType: 'text' })
+    const file = newFile('proxy')
+    const failure = await DVDLoader.use(file, { ...http_only, recordMode: 'once' }, () =>
+      viaProxy().catch((error: Error & { cause?: unknown }) => error.cause),
+    )
+    t.true(failure instanceof UnsupportedAgentError)
+    t.is((failure as UnsupportedAgentError).code, 'DVD_ERR_AGENT')
+    // Recorded without the proxy, the same request replays through it.
+    await DVDLoader.use(file, { ...http_only, recordMode: 'once' }, () =>
+      clients.axios!(`${server.origin}/counter`),
+    )
+    await new Promise<void>((resolve) => proxy.close(() => resolve()))
+    await server.close()
+    const replayed = await DVDLoader.use(file, http_only, async () => (await viaProxy()).data)
+    t.is(replayed, 'call 1')
   })
 
   test('https.get to a server with a test certificate records and replays', async (t) => {
