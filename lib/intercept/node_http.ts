@@ -132,6 +132,9 @@ async function handle(request: Request, controller: RequestController): Promise<
   emitErrorsOnce(raw)
   if (!dvd || dvd.settings.mode === 'passthrough') return goLive(request, raw, controller)
   try {
+    // The replay fast path, when the key reads the method and URL only: the body is not read.
+    const exact = dvd.replayExact(request.method, ...splitUrl(request.url))
+    if (exact !== undefined) return controller.respondWith(toResponse(exact, request.method))
     const incoming: DVDRequest = {
       method: request.method,
       url: request.url,
@@ -198,6 +201,12 @@ function emitErrorsOnce(raw: ClientRequest): void {
     }
     return emit.call(this, event, ...args)
   } as typeof raw.emit
+}
+
+/** A normalized absolute URL as `[origin, path]` (the parts a dispatcher is given). */
+function splitUrl(url: string): [string, string] {
+  const slash = url.indexOf('/', url.indexOf('//') + 2)
+  return slash === -1 ? [url, '/'] : [url.slice(0, slash), url.slice(slash)]
 }
 
 function requestHeaders(headers: Headers): HeaderPair[] {
