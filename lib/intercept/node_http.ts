@@ -41,10 +41,12 @@ import { ClientRequest, type IncomingMessage, STATUS_CODES } from 'node:http'
 import { syncBuiltinESMExports } from 'node:module'
 import { FetchResponse, getRawRequest, type RequestController } from '@mswjs/interceptors'
 import { ClientRequestInterceptor } from '@mswjs/interceptors/ClientRequest'
+import { BodyArrival } from '../body_arrival.js'
 import { withDecodedBody } from '../content_encoding.js'
 import type { DVD } from '../dvd.js'
 import { UnsupportedAgentError } from '../errors.js'
 import {
+  bodyChunks,
   type DVDRequest,
   type DVDResponse,
   type HeaderPair,
@@ -134,7 +136,11 @@ async function handle(request: Request, controller: RequestController): Promise<
   try {
     // The replay fast path, when the key reads the method and URL only: the body is not read.
     const exact = dvd.replayExact(request.method, ...splitUrl(request.url))
-    if (exact !== undefined) return controller.respondWith(toResponse(exact, request.method))
+    if (exact !== undefined) {
+      return controller.respondWith(
+        toResponse(exact, request.method, undefined, dvd.settings.timing ?? 0, raw),
+      )
+    }
     const incoming: DVDRequest = {
       method: request.method,
       url: request.url,
@@ -153,7 +159,13 @@ async function handle(request: Request, controller: RequestController): Promise<
         return goLive(request, raw, controller, cancel)
       }
       case 'replay':
-        return await play(raw, controller, decision.recording.outcome, request.method)
+        return await play(
+          raw,
+          controller,
+          decision.recording.outcome,
+          request.method,
+          dvd.settings.timing ?? 0,
+        )
     }
   } catch (error) {
     controller.errorWith(error instanceof Error ? error : new Error(String(error)))
@@ -215,16 +227,52 @@ function requestHeaders(headers: Headers): HeaderPair[] {
   return pairs
 }
 
-/** A recorded response as a Fetch `Response` the interceptor writes into the client's socket. */
-function toResponse(recorded: DVDResponse, method: string, body?: ReadableStream<Uint8Array>): Response {
+/**
+ * A recorded response as a Fetch `Response` the interceptor writes into the client's socket. A
+ * body recorded in several chunks goes out in those chunks, each at its recorded offset times
+ * `timing` (0: no delays), until the client closes the request.
+ */
+function toResponse(
+  recorded: DVDResponse,
+  method: string,
+  body?: ReadableStream<Uint8Array>,
+  timing = 0,
+  raw?: ClientRequest,
+): Response {
   // Bodies stored decoded (Python dvd-rw's way) go out without their content-encoding.
   const response = recorded.bodyDecoded ? withDecodedBody(recorded) : recorded
   const hasBody =
     method !== 'HEAD' && FetchResponse.isResponseWithBody(response.status) && response.body !== null
+  body ??= hasBody ? inChunks(response, timing, raw) : undefined
   return new FetchResponse(hasBody ? (body ?? response.body) : null, {
     status: response.status,
     statusText: response.statusText ?? STATUS_CODES[response.status] ?? '',
     headers: mergeRepeats(response.headers),
+  })
+}
+
+/** The body as a stream of its recorded chunks, or `undefined` when it came in one piece. */
+function inChunks(
+  response: DVDResponse,
+  timing: number,
+  raw?: ClientRequest,
+): ReadableStream<Uint8Array> | undefined {
+  const chunks = bodyChunks(response)
+  const bytes = response.body
+  if (!chunks || !bytes) return undefined
+  const start = performance.now()
+  let piece = 0
+  let at = 0
+  return new ReadableStream<Uint8Array>({
+    async pull(stream) {
+      if (raw?.destroyed) return stream.close()
+      const wait = timing > 0 ? start + chunks.offsetsMs[piece]! * timing - performance.now() : 0
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      const end = at + chunks.lengths[piece]!
+      stream.enqueue(bytes.subarray(at, end))
+      at = end
+      if (++piece === chunks.lengths.length) stream.close()
+    },
   })
 }
 
@@ -266,8 +314,10 @@ async function play(
   controller: RequestController,
   outcome: Outcome,
   method: string,
+  timing: number,
 ): Promise<void> {
-  if (!isRecordedError(outcome)) return controller.respondWith(toResponse(outcome, method))
+  if (!isRecordedError(outcome))
+    return controller.respondWith(toResponse(outcome, method, undefined, timing, raw))
   if (outcome.partial) return playPartial(raw, controller, outcome, outcome.partial, method)
   if (isAbort(outcome)) {
     // The answer never came before the caller gave up: let the caller's own timeout or signal
@@ -328,7 +378,7 @@ function abortedResponse(): Error {
 function recordLive(raw: ClientRequest, dvd: DVD, onOutcome: (outcome: Outcome) => void): () => void {
   const started = performance.now()
   let response: DVDResponse | undefined
-  const chunks: Buffer[] = []
+  const arrival = new BodyArrival()
   let done = false
   let gaveUp = false
   let settle: (() => void) | undefined
@@ -338,10 +388,7 @@ function recordLive(raw: ClientRequest, dvd: DVD, onOutcome: (outcome: Outcome) 
     onOutcome(outcome)
     settle?.()
   }
-  const withBody = (head: DVDResponse): DVDResponse => ({
-    ...head,
-    body: chunks.length > 0 ? Buffer.concat(chunks) : null,
-  })
+  const withBody = (head: DVDResponse): DVDResponse => ({ ...head, ...arrival.body() })
   const fail = (error: unknown): void => {
     if (done) return
     const recorded = captureError(gaveUp ? gaveUpError() : error, Math.round(performance.now() - started))
@@ -364,10 +411,11 @@ function recordLive(raw: ClientRequest, dvd: DVD, onOutcome: (outcome: Outcome) 
     const head: DVDResponse = { status, headers: headerPairs(res.rawHeaders), body: null }
     if (res.statusMessage && res.statusMessage !== STATUS_CODES[status]) head.statusText = res.statusMessage
     response = head
+    arrival.started()
     const push = res.push
     res.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding) {
       if (chunk === null) finish(withBody(head))
-      else if (!done) chunks.push(Buffer.from(chunk as Buffer))
+      else if (!done) arrival.add(chunk as Buffer)
       return push.call(this, chunk, encoding)
     }
     res.once('close', () => fail(abortedResponse()))
