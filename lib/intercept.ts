@@ -6,6 +6,7 @@
  */
 import { STATUS_CODES } from 'node:http'
 import { Dispatcher } from 'undici'
+import { BodyArrival } from './body_arrival.js'
 import { withDecodedBody } from './content_encoding.js'
 import type { DVD } from './dvd.js'
 import { type AbortFn, type LegacyHandler, toLegacyHandler } from './handlers.js'
@@ -264,20 +265,8 @@ class RecordingHandler implements LegacyHandler {
   readonly #onOutcome: (outcome: Outcome) => void
   readonly #started = performance.now()
   #response: DVDResponse | undefined
-  /** When the final response's headers came: chunk offsets count from there. */
-  #responseStart = 0
-  #chunks: Buffer[] = []
-  /**
-   * The body as it arrived: the length of what each read from the network brought, and when
-   * (`performance.now()`). One read can bring several HTTP chunks, handed over in one turn of the
-   * event loop, which fetch passes on merged: they count as one.
-   */
-  #lengths: number[] = []
-  #arrivals: number[] = []
-  #sameRead = false
-  readonly #readDone = (): void => {
-    this.#sameRead = false
-  }
+  /** The body as it arrived (one read can bring several HTTP chunks: fetch passes them on merged). */
+  readonly #arrival = new BodyArrival()
   #done = false
 
   constructor(inner: LegacyHandler, onOutcome: (outcome: Outcome) => void) {
@@ -300,7 +289,7 @@ class RecordingHandler implements LegacyHandler {
     statusText: string,
   ): boolean | undefined {
     if (status >= 200) {
-      this.#responseStart = performance.now()
+      this.#arrival.started()
       this.#response = { status, headers: fromRawHeaders(rawHeaders), body: null }
       if (statusText && statusText !== STATUS_CODES[status]) this.#response.statusText = statusText
     }
@@ -309,16 +298,7 @@ class RecordingHandler implements LegacyHandler {
   onData(chunk: Buffer): boolean | undefined {
     // The caller gets the chunk first: recording must not delay it.
     const flowing = this.#inner.onData?.(chunk)
-    if (chunk.length === 0) return flowing
-    this.#chunks.push(Buffer.from(chunk))
-    if (this.#sameRead) {
-      this.#lengths[this.#lengths.length - 1]! += chunk.length
-    } else {
-      this.#lengths.push(chunk.length)
-      this.#arrivals.push(performance.now())
-      this.#sameRead = true
-      queueMicrotask(this.#readDone)
-    }
+    this.#arrival.add(chunk)
     return flowing
   }
   onComplete(trailers: Buffer[] | null): void {
@@ -332,19 +312,7 @@ class RecordingHandler implements LegacyHandler {
     this.#inner.onError?.(error)
   }
   #withBody(response: DVDResponse): DVDResponse {
-    const chunks = this.#chunks
-    if (chunks.length === 0) return { ...response, body: null }
-    const withBody: DVDResponse = { ...response, body: Buffer.concat(chunks) }
-    if (this.#lengths.length > 1) {
-      const start = this.#responseStart
-      // Whole milliseconds, never before the previous chunk (rounding must not reorder them).
-      let last = 0
-      withBody.chunks = {
-        lengths: this.#lengths,
-        offsetsMs: this.#arrivals.map((at) => (last = Math.max(last, Math.round(at - start)))),
-      }
-    }
-    return withBody
+    return { ...response, ...this.#arrival.body() }
   }
   #finish(outcome: Outcome): void {
     if (this.#done) return

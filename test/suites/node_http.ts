@@ -276,14 +276,15 @@ export function nodeHttpSuite(test: TestFn, format: Format): void {
   test('a body cut short by the caller giving up replays the same failure', async (t) => {
     const { live, replayed } = await recordThenReplay(async (origin) => {
       const codes: Record<string, unknown> = {}
-      for (const name of ['axios', 'got', 'superagent', 'http.get']) {
+      // Not axios: on a timeout mid-body it rejects with ECONNABORTED or ERR_BAD_RESPONSE, by
+      // the order of two of its own events, live as well as replayed.
+      for (const name of ['got', 'superagent', 'http.get']) {
         // The server sends its first bytes at once and the rest after 3 s.
         codes[name] = await failureCode(clients[name]!(`${origin}/slow-body`, { timeout: 800 }))
       }
       return codes
     })
     t.like(live, {
-      axios: { code: 'ERR_BAD_RESPONSE' },
       got: { code: 'ETIMEDOUT' },
       superagent: { code: 'ECONNABORTED' },
       'http.get': { message: 'timed out' },
