@@ -132,7 +132,9 @@ async function handle(request: Request, controller: RequestController): Promise<
   const raw = getRawRequest(request)
   if (!(raw instanceof ClientRequest)) return
   emitErrorsOnce(raw)
-  if (!dvd || dvd.settings.mode === 'passthrough') return goLive(request, raw, controller)
+  // Upgrades (WebSocket handshakes) and CONNECT tunnels are not HTTP exchanges to record.
+  const tunnel = request.headers.has('upgrade') || request.method === 'CONNECT'
+  if (!dvd || dvd.settings.mode === 'passthrough' || tunnel) return goLive(request, raw, controller)
   try {
     // The replay fast path, when the key reads the method and URL only: the body is not read.
     const exact = dvd.replayExact(request.method, ...splitUrl(request.url))

@@ -515,6 +515,34 @@ export function nodeHttpSuite(test: TestFn, format: Format): void {
     t.is(replayed, 'call 1')
   })
 
+  test('an upgrade request (a WebSocket handshake) passes through and is not recorded', async (t) => {
+    const server = http.createServer()
+    server.on('upgrade', (_req, socket) => {
+      socket.end('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n')
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as net.AddressInfo
+    const file = newFile('upgrade')
+    const status = await DVDLoader.use(file, { ...http_only, recordMode: 'once' }, async (dvd) => {
+      const code = await new Promise<number>((resolve, reject) => {
+        http
+          .request(`http://127.0.0.1:${port}/socket`, {
+            headers: { connection: 'Upgrade', upgrade: 'websocket' },
+          })
+          .on('upgrade', (res, socket) => {
+            socket.destroy()
+            resolve(res.statusCode ?? 0)
+          })
+          .on('error', reject)
+          .end()
+      })
+      t.is(dvd.count, 0)
+      return code
+    })
+    t.is(status, 101)
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+
   test('https.get to a server with a test certificate records and replays', async (t) => {
     const get = (url: string) =>
       new Promise<Received>((resolve, reject) => {
