@@ -267,3 +267,24 @@ export class UnsupportedAgentError extends DVDError {
     this.request = request
   }
 }
+
+/**
+ * Under `CI=true`, while a test-runner helper is in use, a request was made outside any test (at
+ * module scope, in a global setup, from a timer a finished test left running): no test's DVD can
+ * answer it, and CI never reaches the network.
+ */
+export class RequestOutsideTestError extends DVDError {
+  /** `METHOD url` of the request. */
+  readonly request: string
+
+  constructor(request: string) {
+    super(
+      'DVD_ERR_OUTSIDE_TEST',
+      `dvd-rw: ${request} was made outside any test while a dvd-rw test helper is in use, and under ` +
+        'CI=true no request reaches the network. Make it inside a test (move it from module scope or ' +
+        'a global setup into the test or a beforeEach hook), or give that code a DVD of its own ' +
+        '(DVDLoader.use).',
+    )
+    this.request = request
+  }
+}

@@ -21,6 +21,7 @@ export {
   DVDSaveError,
   InvalidOptionError,
   type NearMiss,
+  RequestOutsideTestError,
   UnmatchedRequestError,
   UnsupportedAgentError,
 } from './errors.js'

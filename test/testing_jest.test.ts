@@ -4,7 +4,7 @@
  * module test file, run with --experimental-vm-modules). See the driver.
  */
 import test from 'ava'
-import { ciStory, recordReplayStory } from './fixtures/runners/driver.js'
+import { ciStory, moduleScopeStory, recordReplayStory } from './fixtures/runners/driver.js'
 
 for (const runner of ['jest', 'jest-esm'] as const) {
   test(`${runner}: records passing tests, keeps DVDs of failing ones, replays offline, re-records on demand`, (t) =>
@@ -12,4 +12,7 @@ for (const runner of ['jest', 'jest-esm'] as const) {
 
   test(`${runner}: under CI=true, a test without requests passes and a missing DVD fails the test`, (t) =>
     ciStory(t, runner))
+
+  test(`${runner}: a request at module scope goes to the network with a warning, and fails under CI=true saying why`, (t) =>
+    moduleScopeStory(t, runner))
 }

@@ -55,7 +55,7 @@ import {
   type RecordedError,
 } from '../model.js'
 import { captureError, isAbort, reviveError } from '../network_errors.js'
-import { activeDVD, bind, boundCount, unbind } from './route.js'
+import { activeBinding, bind, boundCount, outsideTests, unbind } from './route.js'
 
 /** Longest wait for the caller's own abort when replaying a recorded abort (milliseconds). */
 const MAX_ABORT_WAIT = 30_000
@@ -104,37 +104,75 @@ export async function nodeHttpRecorded(dvd: DVD, ms = 5_000): Promise<void> {
   pending.delete(dvd)
 }
 
+/** How many holders keep the interception on besides DVD installations (test helpers). */
+let holders = 0
+
+function applyInterceptor(): void {
+  if (interceptor) return
+  interceptor = new ClientRequestInterceptor()
+  interceptor.on('request', ({ request, controller }) => handle(request, controller))
+  interceptor.apply()
+  syncBuiltinESMExports()
+}
+
+function releaseInterceptor(): void {
+  if (boundCount() > 0 || holders > 0 || !interceptor) return
+  interceptor.dispose()
+  interceptor = undefined
+  syncBuiltinESMExports()
+}
+
 /**
  * Routes `node:http` requests made in the calling async context (and those made where no DVD was
  * ever installed) to `dvd` until the returned function is called; see `route.ts`.
  */
 export function interceptNodeHttp(dvd: DVD): () => void {
   const binding = bind(dvd)
-  if (!interceptor) {
-    interceptor = new ClientRequestInterceptor()
-    interceptor.on('request', ({ request, controller }) => handle(request, controller))
-    interceptor.apply()
-    syncBuiltinESMExports()
-  }
+  applyInterceptor()
   return () => {
     if (!binding.active) return
     unbind(binding)
-    if (boundCount() === 0 && interceptor) {
-      interceptor.dispose()
-      interceptor = undefined
-      syncBuiltinESMExports()
-    }
+    releaseInterceptor()
+  }
+}
+
+/**
+ * Keeps `node:http` intercepted until the returned function is called, with no DVD of its own: the
+ * test helpers hold it for the life of a test file, so that each test's binding (`route.ts`)
+ * answers the requests of its test and requests outside the tests meet the helpers' policy.
+ */
+export function holdNodeHttp(): () => void {
+  holders++
+  applyInterceptor()
+  let held = true
+  return () => {
+    if (!held) return
+    held = false
+    holders--
+    releaseInterceptor()
   }
 }
 
 async function handle(request: Request, controller: RequestController): Promise<void> {
-  const dvd = activeDVD()
+  const binding = activeBinding()
   const raw = getRawRequest(request)
   if (!(raw instanceof ClientRequest)) return
   emitErrorsOnce(raw)
   // Upgrades (WebSocket handshakes) and CONNECT tunnels are not HTTP exchanges to record.
   const tunnel = request.headers.has('upgrade') || request.method === 'CONNECT'
-  if (!dvd || dvd.settings.mode === 'passthrough' || tunnel) return goLive(request, raw, controller)
+  if (tunnel) return goLive(request, raw, controller)
+  if (!binding) {
+    const refused = outsideTests(`${request.method} ${request.url}`)
+    return refused ? controller.errorWith(refused) : goLive(request, raw, controller)
+  }
+  let dvd: DVD
+  try {
+    dvd = await binding.dvd()
+  } catch (error) {
+    // A test's DVD that cannot open (missing in mode none, damaged): the request fails with why.
+    return controller.errorWith(error instanceof Error ? error : new Error(String(error)))
+  }
+  if (dvd.settings.mode === 'passthrough') return goLive(request, raw, controller)
   try {
     // The replay fast path, when the key reads the method and URL only: the body is not read.
     const exact = dvd.replayExact(request.method, ...splitUrl(request.url))

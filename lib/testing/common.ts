@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Dispatcher } from 'undici'
+import { type Dispatcher, getGlobalDispatcher } from 'undici'
 import { type LegacyHandler, toLegacyHandler } from '../handlers.js'
 import {
   DVDError,
@@ -16,6 +16,10 @@ import {
   type RecordMode,
   resolveMode,
 } from '../index.js'
+import { installGlobal } from '../install.js'
+import { ContextDispatcher } from '../intercept/context_dispatcher.js'
+import { holdNodeHttp } from '../intercept/node_http.js'
+import { type Binding, bindTest, guardOutsideTests, unbind } from '../intercept/route.js'
 import { DetachedDispatcher } from '../intercept.js'
 
 /** Options of the test-runner helpers: every `DVDLoader.open` option, plus where the files go. */
@@ -86,6 +90,23 @@ function watchErrors(handler: LegacyHandler, note: (error: Error) => void): Lega
   })
 }
 
+let routing = false
+
+/**
+ * Routes the process's requests by test, once: the global dispatcher becomes a
+ * {@link ContextDispatcher} and `node:http` stays intercepted, so each test's requests reach the
+ * DVD bound to its async context (whatever client the code under test uses), and those made outside
+ * every test meet the helpers' policy. Called when a helper is set up; kept for the process's life
+ * (a test file's process ends with its tests).
+ */
+export function routeTests(): void {
+  if (routing) return
+  routing = true
+  guardOutsideTests()
+  installGlobal(new ContextDispatcher(getGlobalDispatcher()))
+  holdNodeHttp()
+}
+
 /** A dispatcher that opens its test's DVD on the first request, then hands every request to it. */
 class LazyDispatcher extends DetachedDispatcher {
   readonly #dvd: TestDVD
@@ -141,11 +162,36 @@ export class TestDVD {
   #finished = false
   readonly #errors: DVDError[] = []
 
+  /** This test's async-context bindings (`run` or `enter`), ended when the test finishes. */
+  readonly #bindings: Binding[] = []
+
   constructor(title: string, file: string, options: TestDVDOptions = {}) {
     this.title = title
     this.file = file
     this.#options = loaderOptions(options)
     this.dispatcher = new LazyDispatcher(this)
+    routeTests()
+  }
+
+  /** The binding target: the DVD, opened on the first request that needs it. */
+  readonly #target = async () => (await this.open()).dvd
+
+  /**
+   * Runs `fn` bound to this DVD: every request made in its async context (global `fetch`, undici,
+   * `node:http` clients) goes to this DVD. What the helpers do with each test's implementation.
+   */
+  run<T>(fn: () => T): T {
+    const { binding, result } = bindTest(this.#target, this.dispatcher, fn)
+    this.#bindings.push(binding)
+    return result as T
+  }
+
+  /**
+   * Binds the calling async context to this DVD from now on: for runners whose `beforeEach` hooks
+   * run in the test's own context (vitest, Jest), where the implementation cannot be wrapped.
+   */
+  enter(): void {
+    this.#bindings.push(bindTest(this.#target, this.dispatcher).binding)
   }
 
   /** The record mode in force for this test (after `DVD_RECORD_MODE` and `CI`). */
@@ -195,6 +241,8 @@ export class TestDVD {
   async finish(passed: boolean): Promise<void> {
     if (this.#finished) return
     this.#finished = true
+    // Requests still made in the test's context from now on (a timer it left) are outside it.
+    for (const binding of this.#bindings) unbind(binding)
     if (!this.#opening) return
     let dvd: LoadedDVD
     try {

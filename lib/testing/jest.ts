@@ -15,7 +15,7 @@
  * test passed. Jest tells hooks nothing of the test's outcome; its runner (jest-circus) keeps the
  * errors of the running test in its state on the global object, which is read here.
  */
-import { dvdPathFor, TestDVD, type TestDVDOptions } from './common.js'
+import { dvdPathFor, routeTests, TestDVD, type TestDVDOptions } from './common.js'
 
 export { dvdFileName, dvdPathFor, TestDVD, type TestDVDOptions } from './common.js'
 
@@ -57,23 +57,75 @@ function runningTest(): CircusTest | undefined {
   return state?.currentlyRunningTest ?? undefined
 }
 
+/** The DVD of the test running now (jest-circus runs a file's tests one at a time). */
+let running: TestDVD | undefined
+
+type TestFnLike = (this: unknown, ...args: unknown[]) => unknown
+
+/**
+ * `fn` run bound to the running test's DVD: Jest's `beforeEach` hooks do not share the test's async
+ * context, so the test function itself must enter it. Keeps `fn.length`, by which Jest tells a
+ * `done` callback.
+ */
+function bound(fn: TestFnLike): TestFnLike {
+  const call = (self: unknown, args: unknown[]) =>
+    running ? running.run(() => fn.apply(self, args)) : fn.apply(self, args)
+  return fn.length > 0
+    ? function (this: unknown, done: unknown) {
+        return call(this, [done])
+      }
+    : function (this: unknown, ...args: unknown[]) {
+        return call(this, args)
+      }
+}
+
+const WRAPPED = Symbol('dvd-rw bound')
+
+/** A declaration (`test`, `it`, `test.only`, `test.each(…)`) whose test functions run bound. */
+function declaring<T extends object>(declare: T): T {
+  if ((declare as Record<symbol, unknown>)[WRAPPED]) return declare
+  return new Proxy(declare, {
+    apply(target, self, args: unknown[]) {
+      const at = args.findIndex((a) => typeof a === 'function')
+      if (at !== -1) args[at] = bound(args[at] as TestFnLike)
+      const result = Reflect.apply(target as (...a: unknown[]) => unknown, self, args)
+      // `test.each(table)` returns the declaration to call with the title and the function.
+      return typeof result === 'function' ? declaring(result) : result
+    },
+    get(target, prop, receiver) {
+      if (prop === WRAPPED) return true
+      const value = Reflect.get(target, prop, receiver)
+      return ['only', 'failing', 'each', 'concurrent'].includes(String(prop)) && typeof value === 'function'
+        ? declaring(value)
+        : value
+    },
+  })
+}
+
 /**
  * Gives every test in scope (the file, or the `describe` it is called in) its own DVD, named from
  * the test's full name (`describe test`) under `__dvds__/<test file name>/` next to the test file
- * (option `dir`). The DVD is opened on the first request and saved after the test only if it
- * passed; a failed test leaves the file as it was.
+ * (option `dir`), and runs each test function bound to it: the global `fetch`, undici and
+ * `node:http` clients used by the code under test reach it. The DVD is opened on the first request
+ * and saved after the test only if it passed; a failed test leaves the file as it was. Call it
+ * before the tests are declared: it wraps the global `test` and `it`.
  */
 export function useDVD(options: TestDVDOptions = {}): JestDVDs {
   const { beforeEach, afterEach, expect } = jestGlobals()
+  routeTests()
+  const g = globalThis as Record<string, unknown>
+  for (const name of ['test', 'it']) if (typeof g[name] === 'function') g[name] = declaring(g[name] as object)
   let current: TestDVD | undefined
   beforeEach(() => {
     const { currentTestName, testPath } = expect.getState()
     if (!currentTestName || !testPath) throw new Error('dvd-rw/jest: Jest did not name the running test')
     current = new TestDVD(currentTestName, dvdPathFor(testPath, currentTestName, options), options)
+    running = current
   })
   afterEach(async () => {
     const dvd = current
     current = undefined
+    running = undefined
     // Without the runner's state (another runner under Jest's API), a DVD is saved only when no
     // request failed through dvd-rw.
     const test = runningTest()

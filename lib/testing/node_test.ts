@@ -15,7 +15,7 @@
  * `describe` and subtests alike.
  */
 import type { TestContext } from 'node:test'
-import { dvdPathFor, TestDVD, type TestDVDOptions } from './common.js'
+import { dvdPathFor, routeTests, TestDVD, type TestDVDOptions } from './common.js'
 
 export { dvdFileName, dvdPathFor, TestDVD, type TestDVDOptions } from './common.js'
 
@@ -42,6 +42,7 @@ export function withDVD(
   options: NodeTestDVDOptions = {},
 ): (t: TestContext) => Promise<void> {
   const { file: fileOption, ...dvdOptions } = options
+  routeTests()
   return async (t: TestContext) => {
     const context = t as Context
     const title = context.fullName ?? t.name
@@ -53,7 +54,7 @@ export function withDVD(
     const dvd = new TestDVD(title, dvdPathFor(file, title, dvdOptions), dvdOptions)
     let passed = false
     try {
-      await fn(t, dvd)
+      await dvd.run(() => fn(t, dvd))
       passed = true
     } finally {
       // The TAP reporter prints a failed fetch as `fetch failed` without its cause: add what dvd-rw said.

@@ -16,7 +16,7 @@
  * when the test's final state is known.
  */
 import { beforeEach, type TestContext } from 'vitest'
-import { dvdPathFor, TestDVD, type TestDVDOptions } from './common.js'
+import { dvdPathFor, routeTests, TestDVD, type TestDVDOptions } from './common.js'
 
 export { dvdFileName, dvdPathFor, TestDVD, type TestDVDOptions } from './common.js'
 
@@ -52,6 +52,7 @@ function fullTitle(task: TaskLike): string {
  * the test only if it passed; a failed test leaves the file as it was.
  */
 export function useDVD(options: TestDVDOptions = {}): void {
+  routeTests()
   beforeEach((context: TestContext) => {
     const task = context.task as unknown as TaskLike
     const title = fullTitle(task)
@@ -59,6 +60,8 @@ export function useDVD(options: TestDVDOptions = {}): void {
     if (!file) throw new Error('dvd-rw/vitest: the test has no file')
     const dvd = new TestDVD(title, dvdPathFor(file, title, options), options)
     context.dvd = dvd
+    // vitest runs a test's beforeEach hooks in the test's own async context (test.concurrent too).
+    dvd.enter()
     return async () => {
       await dvd.finish(context.task.result?.state === 'pass')
     }

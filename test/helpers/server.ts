@@ -30,8 +30,8 @@ export interface TestServer {
   /** `http://127.0.0.1:PORT` */
   origin: string
   port: number
-  /** How many requests reached the server. */
-  hits: () => number
+  /** How many requests reached the server; with `path` (path and query), how many asked for it. */
+  hits: (path?: string) => number
   close: () => Promise<void>
 }
 
@@ -160,9 +160,9 @@ export interface TlsIdentity {
 /** Starts the test server on 127.0.0.1 with a free port; over HTTPS when given a certificate. */
 export async function startServer(options: { tls?: TlsIdentity } = {}): Promise<TestServer> {
   const table = routes()
-  let hits = 0
+  const seen: string[] = []
   const listener = async (req: IncomingMessage, res: ServerResponse) => {
-    hits++
+    seen.push(req.url ?? '/')
     const url = new URL(req.url ?? '/', 'http://127.0.0.1')
     const route = table[url.pathname]
     if (!route) {
@@ -179,7 +179,7 @@ export async function startServer(options: { tls?: TlsIdentity } = {}): Promise<
   return {
     origin: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
-    hits: () => hits,
+    hits: (path) => (path === undefined ? seen.length : seen.filter((p) => p === path).length),
     close: async () => {
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
