@@ -341,6 +341,13 @@ async function main() {
     if (argv.includes('--json-text')) axiosArgs.push('--json-text')
     spawnSync(process.execPath, [join(here, 'axios-replay.mjs'), ...axiosArgs], { stdio: 'inherit' })
   }
+  // Many recordings under one key: its own workload and report (see repeated-keys.mjs).
+  const repeated = join(outDir, 'REPEATED_KEYS.md')
+  spawnSync(
+    process.execPath,
+    [join(here, 'repeated-keys.mjs'), `--out=${repeated}`, ...(quick ? ['--cap=30'] : ['--rounds=3'])],
+    { stdio: 'inherit' },
+  )
 }
 
 function cell(x) {
