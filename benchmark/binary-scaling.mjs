@@ -1,7 +1,8 @@
 // Binary DVD figures at scale, measured in one run so the ratios compare like with like:
 //   - open time at N = 1,000 and N = 1,000,000 (median of 21 opens each);
-//   - lookup + decode of one recording, no fetch, median µs at each N: through DVD.decide (the
-//     general path) and through the store's fast path (findExact, which replay tries first);
+//   - lookup + decode of one recording, no fetch, median µs at each N: through DVD.decide given the
+//     request's key (computed in TypeScript) and given its dispatch parts (keyed by the native
+//     reader, as replay through fetch does);
 //   - replay through fetch at each N against undici's MockAgent answering a fixed 2 KiB body, each
 //     run in a fresh process, in pairs run back to back (median of the pair-by-pair ratios);
 //   - resident memory growth after opening the largest DVD;
@@ -123,8 +124,8 @@ try {
     open.set(n, median(times))
   }
 
-  // Lookup + decode, the general way and the fast path's (the store's findExact: no play counts, so
-  // the repeated requests of the rounds are found again).
+  // Lookup + decode through DVD.decide, by key and by dispatch parts (repeats allowed, so the
+  // repeated requests of the rounds are found again).
   const lookup = new Map()
   const exact = new Map()
   for (const n of SIZES) {
@@ -147,13 +148,13 @@ try {
       }
       return ((performance.now() - t0) * 1000) / requests.length
     }
-    // The store's fast path, and the response built from what it found.
+    // Given the dispatch parts, as the interceptor gives them.
     const timeFast = () => {
       const t0 = performance.now()
-      for (const [method, origin, path] of parts) {
-        const found = dvd.dvd.base.findExact(method, origin, path)
-        if (!found) throw new Error('fast path lookup failed')
-        found.response()
+      for (let i = 0; i < requests.length; i++) {
+        const [method, origin, path] = parts[i]
+        const d = dvd.dvd.decide(requests[i], { method, origin, path })
+        if (d.kind !== 'replay') throw new Error('lookup by parts failed')
       }
       return ((performance.now() - t0) * 1000) / requests.length
     }
@@ -265,7 +266,7 @@ try {
   )
   for (const [name, times] of [
     ['lookup + decode (DVD.decide)', lookup],
-    ['lookup + decode (fast path)', exact],
+    ['lookup + decode (by dispatch parts)', exact],
   ]) {
     for (const n of SIZES)
       console.log(`| ${name}, N=${n.toLocaleString('en')} | ${times.get(n).toFixed(2)} µs | |`)

@@ -4,14 +4,14 @@
 //   node --expose-gc benchmark/replay-breakdown.mjs [--n=20000] [--processes=5]
 //
 // A diagnostic, not a comparison with peers: each variant below swaps the DVD's decision step
-// (`DVD.replayExact`, the fast path every request of this workload takes) for a cheaper stand-in,
+// (`DVD.decide`, which every request of this workload goes through) for a cheaper stand-in,
 // so the steps between them show what the interceptor, the native key + lookup + record read, and
 // the JavaScript side of the record each add. Every variant runs in fresh processes (so no
 // variant's compiled code is shared with another's); in each process the variant and the floor run
 // in alternating blocks of 500 requests (the machine's speed drifts within seconds), and a process
 // reports the median of its block ratios. The figure per variant is the median over processes. The
 // default N is larger than the 11,500 replays of a process, so no request is replayed twice (a
-// repeat is answered by the general path, not the fast one).
+// repeat is a different lookup: the last recording of its key, played already).
 //
 // Workload: compare/workload.mjs (3 hosts × 2 methods × 50 paths, unique query, headers, POST
 // bodies, 2 KiB random bodies), replayed in a seeded shuffled order, every body checked.
@@ -24,10 +24,7 @@ import { warmPageCache } from './compare/page_cache.mjs'
 
 const VARIANTS = [
   ['no lookup', 'the DVD answers every request with one fixed response: the interceptor and play only'],
-  [
-    'native read',
-    '+ the native key, lookup and record read of each request (lookupRequestInto), result unused',
-  ],
+  ['native read', '+ the native key, lookup and record read of each request (find), result unused'],
   [
     'full',
     'the DVD as shipped: + building the response from the record, play counts, each request its own body',
@@ -60,16 +57,15 @@ async function child({ file, n, variant }) {
   })
   const first = request(0)
   const fixedDecision = dvd.decide({ method: first.method, url: first.url, headers: first.headers })
-  const fixedResponse = fixedDecision.recording.outcome
   const { reader } = dvd.base
   const scratch = Buffer.allocUnsafeSlow(1 << 16)
-  const layout = new Uint32Array(512)
-  // Replay answers through DVD.replayExact (the fast path): each variant swaps it for a stand-in.
-  if (variant === 'no lookup') dvd.replayExact = () => fixedResponse
+  const result = new Uint32Array(512)
+  // Replay answers through DVD.decide: each variant swaps it for a stand-in.
+  if (variant === 'no lookup') dvd.decide = () => fixedDecision
   if (variant === 'native read') {
-    dvd.replayExact = (method, origin, path) => {
-      reader.lookupRequestInto(method, origin, path, scratch, 0, layout)
-      return fixedResponse
+    dvd.decide = (_request, parts) => {
+      reader.find(null, parts.method, parts.origin, parts.path, 0, null, scratch, 0, result)
+      return fixedDecision
     }
   }
   const real = variant === 'full'

@@ -28,54 +28,92 @@ import {
   withoutHeaders,
 } from './model.js'
 import type { RecordMode } from './options.js'
-import { PlayCounts } from './play_counts.js'
+import { type Bucket, choose, PlayCounts } from './play_counts.js'
 import { count as plural } from './plural.js'
 import { type ParameterFilters, type RedactionSettings, redactRequest, redactResponse } from './redact.js'
+
+/**
+ * The parts an undici dispatch gives a request by (`method` as sent, `origin`, `path`): a store may
+ * compute the request's key from them itself.
+ */
+export interface DispatchParts {
+  readonly method: string
+  readonly origin: string
+  readonly path: string
+}
+
+/** A request as the DVD looks it up in a store. */
+export interface Query {
+  /**
+   * The request looked up (it may be the interceptor's own object, whose `headers` a spread does
+   * not copy).
+   */
+  readonly request: DVDRequest
+  /** Its index key for the DVD's `matchOn` (computed when first asked). */
+  key(): string
+  /**
+   * Its dispatch parts, when its key may be computed from them: the key reads only the method and
+   * URL and nothing rewrites the request before the lookup.
+   */
+  readonly parts: DispatchParts | undefined
+}
+
+/** A recording a store chose among the candidates of a key (see {@link RecordingStore.find}). */
+export interface Candidate {
+  /** Its id in the DVD. */
+  readonly id: number
+  /** Its position among the candidates of the key. */
+  readonly position: number
+  /** Its request: ask before the store's next call, which may reuse what it was read into. */
+  request(): DVDRequest
+  /** Its outcome, which refers to nothing the store reuses: ask before the store's next call. */
+  outcome(): Outcome
+}
 
 /** Where a DVD's recordings live. Ids are positions in recording order, from 0. */
 export interface RecordingStore {
   /** Number of recordings. */
   readonly count: number
   /**
-   * Ids of the recordings whose key equals `key`, in recording order. `request` is the request
-   * the key was computed from, which a store may use to confirm candidates cheaply (read its
-   * fields; it may be the interceptor's own object, whose `headers` a spread does not copy).
+   * Among the recordings keyed like `query`, in recording order, from position `from` on: the
+   * first one `plays` counts as never played, or the last when all were played; with `plays`
+   * `null`, the one at `from`. `undefined` when there is none at or after `from`. Only the
+   * recording chosen is decoded.
    */
-  lookup(key: string, request?: DVDRequest): readonly number[]
+  find(query: Query, from: number, plays: PlayCounts | null): Candidate | undefined
   /** The recording with this id. */
   get(id: number): Recording
-  /**
-   * The replay fast path, for stores that can take it: the first recording keyed like a request
-   * given by its dispatch parts (`method` as sent, `origin`, `path`), found without a key from
-   * TypeScript, when it was recorded with exactly this method and URL and is a response.
-   * `undefined` when the store cannot tell this way; the DVD then looks the request up the general
-   * way, which finds the same recording.
-   */
-  findExact?(method: string, origin: string, path: string): ExactMatch | undefined
 }
 
-/** What {@link RecordingStore.findExact} found. */
-export interface ExactMatch {
-  /** The recording's id. */
-  readonly id: number
-  /** Whether it is the only recording the store holds under the request's key. */
-  readonly only: boolean
-  /**
-   * Its response, built when asked (a found recording is not always answered): ask before the
-   * store's next lookup, which may reuse what it was read into.
-   */
-  response(): DVDResponse
+/** A candidate of a {@link MemoryStore}: the recording itself. */
+class MemoryCandidate implements Candidate {
+  constructor(
+    readonly id: number,
+    readonly position: number,
+    readonly recording: Recording,
+  ) {}
+
+  request(): DVDRequest {
+    return this.recording.request
+  }
+
+  outcome(): Outcome {
+    return this.recording.outcome
+  }
 }
 
 /** A store held in memory, indexed by key once when built. */
 export class MemoryStore implements RecordingStore {
   readonly #recordings: Recording[]
-  readonly #index = new Map<string, number[]>()
+  readonly #index = new Map<string, Bucket>()
   readonly #matchOn: readonly MatcherName[]
+  readonly #firstId: number
 
-  constructor(recordings: Recording[], matchOn: readonly MatcherName[]) {
+  /** `firstId` is the DVD id of the first recording (a store of recordings added after others). */
+  constructor(recordings: Recording[], matchOn: readonly MatcherName[], firstId = 0) {
     this.#recordings = recordings
     this.#matchOn = matchOn
+    this.#firstId = firstId
     for (let id = 0; id < recordings.length; id++) this.#addToIndex(id)
   }
 
@@ -83,17 +121,22 @@ export class MemoryStore implements RecordingStore {
     return this.#recordings.length
   }
 
-  lookup(key: string): readonly number[] {
-    return this.#index.get(key) ?? []
+  find(query: Query, from: number, plays: PlayCounts | null): Candidate | undefined {
+    const bucket = this.#index.get(query.key())
+    const position = bucket ? choose(bucket, from, plays, this.#firstId) : -1
+    if (position < 0) return undefined
+    const id = bucket!.ids[position]!
+    return new MemoryCandidate(this.#firstId + id, position, this.#recordings[id]!)
   }
 
+  /** The recording with this id, counted from the store's first recording. */
   get(id: number): Recording {
     const recording = this.#recordings[id]
     if (!recording) throw new RangeError(`no recording #${id}`)
     return recording
   }
 
-  /** Appends a recording and returns its id. */
+  /** Appends a recording and returns its id, counted from the store's first recording. */
   add(recording: Recording): number {
     this.#recordings.push(recording)
     this.#addToIndex(this.#recordings.length - 1)
@@ -103,8 +146,8 @@ export class MemoryStore implements RecordingStore {
   #addToIndex(id: number): void {
     const key = keyOf(this.get(id).request, this.#matchOn)
     const bucket = this.#index.get(key)
-    if (bucket) bucket.push(id)
-    else this.#index.set(key, [id])
+    if (bucket) bucket.ids.push(id)
+    else this.#index.set(key, { ids: [id], firstUnplayed: 0 })
   }
 }
 
@@ -115,7 +158,7 @@ export type Decision =
   /** Send it to the network and record the outcome for this (filtered) request. */
   | { kind: 'record'; request: DVDRequest }
   /** Answer with this recording. */
-  | { kind: 'replay'; id: number; recording: Recording }
+  | { kind: 'replay'; id: number; outcome: Outcome }
   /** Fail the request with this error. */
   | { kind: 'fail'; error: UnmatchedRequestError }
 
@@ -235,6 +278,8 @@ export class DVD {
   readonly #base: RecordingStore
   readonly #added: MemoryStore
   readonly #plays = new PlayCounts()
+  readonly #baseOnly: readonly RecordingStore[]
+  readonly #both: readonly RecordingStore[]
   /** The redaction settings with their defaults, built once rather than on every request. */
   readonly #redaction: RedactionSettings
   /**
@@ -243,14 +288,14 @@ export class DVD {
    * reads only the method and URL, so header filtering and redaction cannot change the outcome.
    */
   readonly #lookupUnprepared: boolean
-  /** True when {@link replayExact} may answer: a replaying mode, a store with `findExact`, and {@link #lookupUnprepared}. */
-  readonly #exact: boolean
   #dirty = false
 
   constructor(base: RecordingStore, settings: DVDSettings) {
     this.#base = base
     this.settings = settings
-    this.#added = new MemoryStore([], settings.matchOn)
+    this.#added = new MemoryStore([], settings.matchOn, base.count)
+    this.#baseOnly = [base]
+    this.#both = [base, this.#added]
     this.#redaction = {
       secretHeaders: settings.secretHeaders ?? NONE,
       filterQueryParameters: settings.filterQueryParameters ?? NO_FILTERS,
@@ -262,7 +307,6 @@ export class DVD {
       this.#redaction.filterQueryParameters.size === 0 &&
       this.#redaction.filterPostDataParameters.size === 0 &&
       readsUrlOnly(settings.matchOn)
-    this.#exact = this.#lookupUnprepared && this.#replays() && base.findExact !== undefined
   }
 
   /** Whether the record mode answers requests from the recordings. */
@@ -383,42 +427,28 @@ export class DVD {
   }
 
   /**
-   * The replay fast path, for a request given by its dispatch parts (`method` as sent, `origin`,
-   * `path`): the response {@link decide} would replay, when the store finds it without a key
-   * computed here (it then counts as played). `undefined` means "ask `decide`", which gives the
-   * same answer as this would have.
+   * Decides what happens to an outgoing request under this DVD's record mode. `parts` are the
+   * request's dispatch parts when it came through an undici dispatch: a store may then key it
+   * without a key computed here.
    */
-  replayExact(method: string, origin: string, path: string): DVDResponse | undefined {
-    if (!this.#exact) return undefined
-    const found = this.#base.findExact?.(method, origin, path)
-    if (found === undefined) return undefined
-    // Played already: decide repeats the last recording of the key, which is this one only when
-    // it is the only one, in the file and among this session's recordings alike.
-    const repeat = this.settings.allowPlaybackRepeats && found.only && this.#added.count === 0
-    if (this.#plays.get(found.id) !== 0 && !repeat) return undefined
-    this.#plays.add(found.id)
-    return found.response()
-  }
-
-  /** Decides what happens to an outgoing request under this DVD's record mode. */
-  decide(request: DVDRequest): Decision {
+  decide(request: DVDRequest, parts?: DispatchParts): Decision {
     const { mode, matchOn } = this.settings
     if (mode === 'passthrough') return { kind: 'live' }
     const replays = this.#replays()
     // The replay path: its request's headers are never even turned into pairs (see toDVDRequest).
-    const direct = replays && this.#lookupUnprepared ? keyOf(request, matchOn) : undefined
+    const direct = replays && this.#lookupUnprepared ? new KeyedQuery(request, matchOn, parts) : undefined
     if (direct !== undefined) {
-      const found = this.#find(direct, request)
+      const found = this.#find(direct)
       if (found) return found
     }
     const prepared = this.prepare(request)
     if (prepared === null) return { kind: 'live' }
     if (!replays) return { kind: 'record', request: prepared }
-    const key = direct ?? keyOf(prepared, matchOn)
-    const found = direct === undefined ? this.#find(key, prepared) : undefined
+    const query = direct ?? new KeyedQuery(prepared, matchOn, undefined)
+    const found = direct === undefined ? this.#find(query) : undefined
     if (found) return found
     if (mode === 'new_episodes') return { kind: 'record', request: prepared }
-    const details = this.#unmatchedDetails(new ParsedRequest(prepared), key)
+    const details = this.#unmatchedDetails(new ParsedRequest(prepared), query)
     return {
       kind: 'fail',
       error: mode === 'once' ? new CannotRecordError(details) : new UnmatchedRequestError(details),
@@ -448,38 +478,78 @@ export class DVD {
     return id
   }
 
-  #candidates(key: string, request?: DVDRequest): number[] {
-    const base = this.#base.lookup(key, request)
-    // Replaying never records: the common case skips hashing the key into an empty index.
-    if (this.#added.count === 0) return base as number[]
-    const added = this.#added.lookup(key)
-    if (added.length === 0) return base as number[]
-    return [...base, ...added.map((id) => id + this.#base.count)]
+  /** The stores to look requests up in: the file's, then this session's recordings when there are any. */
+  #stores(): readonly RecordingStore[] {
+    return this.#added.count === 0 ? this.#baseOnly : this.#both
   }
 
   #passesExtra(recorded: DVDRequest, incoming: DVDRequest): boolean {
     return this.settings.extraMatchers.every((matcher) => matcher(recorded, incoming))
   }
 
-  #find(key: string, incoming: DVDRequest): Decision | undefined {
-    let fallback: { id: number; recording: Recording } | undefined
-    for (const id of this.#candidates(key, incoming)) {
-      const recording = this.get(id)
-      if (!this.#passesExtra(recording.request, incoming)) continue
-      if (this.#plays.get(id) === 0) {
-        this.#plays.add(id)
-        return { kind: 'replay', id, recording }
+  /**
+   * The recording that answers `query`: the first never played of its key that the extra matchers
+   * accept, or with `allowPlaybackRepeats` the last they accept. Play counts are checked on ids,
+   * and only a recording the extra matchers must see, or the one answering, is decoded.
+   */
+  #find(query: Query): Decision | undefined {
+    const extra = this.settings.extraMatchers.length > 0
+    let refused = false
+    let repeat: { id: number; outcome: Outcome } | undefined
+    for (const store of this.#stores()) {
+      let found = store.find(query, 0, this.#plays)
+      while (found) {
+        const played = this.#plays.get(found.id) !== 0
+        if (!extra || this.#passesExtra(found.request(), query.request)) {
+          if (!played) {
+            this.#plays.add(found.id)
+            return { kind: 'replay', id: found.id, outcome: found.outcome() }
+          }
+          // A played candidate is chosen only when none after it is unplayed: the last of its key.
+          repeat = { id: found.id, outcome: found.outcome() }
+          break
+        }
+        refused = true
+        if (played) break
+        found = store.find(query, found.position + 1, this.#plays)
       }
-      if (this.settings.allowPlaybackRepeats) fallback = { id, recording }
     }
-    if (!fallback) return undefined
-    this.#plays.add(fallback.id)
-    return { kind: 'replay', ...fallback }
+    if (!this.settings.allowPlaybackRepeats) return undefined
+    // The extra matchers refused one: the repeat is the last recording of the key they accept,
+    // which may lie before the candidates seen.
+    if (refused) return this.#replay(this.#lastAccepted(query))
+    return this.#replay(repeat)
   }
 
-  #unmatchedDetails(incoming: ParsedRequest, key: string): UnmatchedDetails {
+  #replay(found: { id: number; outcome: Outcome } | undefined): Decision | undefined {
+    if (!found) return undefined
+    this.#plays.add(found.id)
+    return { kind: 'replay', ...found }
+  }
+
+  /** The last recording of the query's key the extra matchers accept (one store call per candidate). */
+  #lastAccepted(query: Query): { id: number; outcome: Outcome } | undefined {
+    let last: { id: number; outcome: Outcome } | undefined
+    for (const store of this.#stores()) {
+      for (let c = store.find(query, 0, null); c; c = store.find(query, c.position + 1, null)) {
+        if (this.#passesExtra(c.request(), query.request)) last = { id: c.id, outcome: c.outcome() }
+      }
+    }
+    return last
+  }
+
+  /** Ids of every recording of the query's key (one store call per candidate; failures only). */
+  #keyIds(query: Query): Set<number> {
+    const ids = new Set<number>()
+    for (const store of this.#stores()) {
+      for (let c = store.find(query, 0, null); c; c = store.find(query, c.position + 1, null)) ids.add(c.id)
+    }
+    return ids
+  }
+
+  #unmatchedDetails(incoming: ParsedRequest, query: Query): UnmatchedDetails {
     const { matchOn, file, mode } = this.settings
-    const sameKey = new Set(this.#candidates(key))
+    const sameKey = this.#keyIds(query)
     let alreadyPlayed = 0
     const misses: NearMiss[] = []
     const limit = Math.min(this.count, NEAREST_SCAN_LIMIT)
@@ -504,5 +574,21 @@ export class DVD {
       scanned: limit,
       total: this.count,
     }
+  }
+}
+
+/** A {@link Query} whose key is computed once, when first asked. */
+class KeyedQuery implements Query {
+  #key: string | undefined
+
+  constructor(
+    readonly request: DVDRequest,
+    readonly matchOn: readonly MatcherName[],
+    readonly parts: DispatchParts | undefined,
+  ) {}
+
+  key(): string {
+    this.#key ??= keyOf(this.request, this.matchOn)
+    return this.#key
   }
 }

@@ -8,11 +8,12 @@ import { STATUS_CODES } from 'node:http'
 import { Dispatcher } from 'undici'
 import { BodyArrival } from './body_arrival.js'
 import { withDecodedBody } from './content_encoding.js'
-import type { DVD } from './dvd.js'
+import type { DispatchParts, DVD } from './dvd.js'
 import { type AbortFn, type LegacyHandler, toLegacyHandler } from './handlers.js'
 import {
   type BodyChunks,
   bodyChunks,
+  type DVDRequest,
   type DVDResponse,
   isRecordedError,
   type Outcome,
@@ -22,9 +23,7 @@ import { captureError, isAbort, reviveError } from './network_errors.js'
 import {
   fromRawHeaders,
   isBodyInMemory,
-  type ReadBody,
   readRequestBody,
-  readRequestBodyNow,
   toDVDRequest,
   toFlatHeaders,
   toRawHeaders,
@@ -347,6 +346,9 @@ export abstract class DetachedDispatcher extends Dispatcher {
 /** Dispatch options as this dispatcher reads them. */
 type DispatchOptions = Dispatcher.DispatchOptions
 
+/** Dispatch options as `toDVDRequest` reads them. */
+type DispatchLike = Parameters<typeof toDVDRequest>[0]
+
 /**
  * An undici Dispatcher bound to one DVD. Use it per request (`fetch(url, { dispatcher })`) or
  * globally (`dvd.install()`); it replays, records or passes through according to the DVD's mode.
@@ -389,23 +391,13 @@ export class DVDDispatcher extends DetachedDispatcher {
     // the event loop, as with undici's MockAgent. Streams, Blobs and FormData are read first.
     let playing: Promise<void> | undefined
     try {
-      const method = opts.method ?? 'GET'
-      const exact =
-        typeof opts.origin === 'string' && isBodyInMemory(opts.body)
-          ? this.#dvd.replayExact(method, opts.origin, opts.path)
-          : undefined
-      if (exact !== undefined) {
-        playing = play(legacy, exact, method.toUpperCase(), this.#timing)
-      } else {
-        const body = readRequestBodyNow(opts.body)
-        if (!body) {
-          readRequestBody(opts.body, opts.headers)
-            .then((read) => this.#handle(opts, legacy, read))
-            .catch((error: unknown) => failHandler(legacy, error))
-          return true
-        }
-        playing = this.#handle(opts, legacy, body)
+      if (!isBodyInMemory(opts.body)) {
+        readRequestBody(opts.body, opts.headers)
+          .then((read) => this.#handle(opts, legacy, toDVDRequest(opts as DispatchLike, read)))
+          .catch((error: unknown) => failHandler(legacy, error))
+        return true
       }
+      playing = this.#handle(opts, legacy, toDVDRequest(opts as DispatchLike))
     } catch (error) {
       failHandler(legacy, error)
     }
@@ -413,13 +405,14 @@ export class DVDDispatcher extends DetachedDispatcher {
     return true
   }
 
-  #handle(opts: DispatchOptions, handler: LegacyHandler, body: ReadBody): Promise<void> | undefined {
-    const request = toDVDRequest(opts as Parameters<typeof toDVDRequest>[0], body)
-    const decision = this.#dvd.decide(request)
-    const forward = () => ({ ...opts, body: body.bytes, headers: toFlatHeaders(request.headers) })
+  #handle(opts: DispatchOptions, handler: LegacyHandler, request: DVDRequest): Promise<void> | undefined {
+    // The dispatch parts let the DVD's store key the request without a key computed here.
+    const parts = typeof opts.origin === 'string' && opts.method ? (opts as DispatchParts) : undefined
+    const decision = this.#dvd.decide(request, parts)
+    const forward = () => ({ ...opts, body: request.body, headers: toFlatHeaders(request.headers) })
     switch (decision.kind) {
       case 'replay':
-        return play(handler, decision.recording.outcome, request.method, this.#timing)
+        return play(handler, decision.outcome, request.method, this.#timing)
       case 'fail':
         handler.onConnect?.(() => {})
         handler.onError?.(decision.error)

@@ -46,41 +46,29 @@ export interface BinaryReader {
   readonly versionMinor: number
   /** Ids whose key hash equals that of `key`, in recording order (collisions possible). */
   lookup(key: Buffer): Uint32Array
-  /** `lookup` for the hot path: ids written into `out`; returns their count, or minus it when `out` is too small. */
-  lookupInto(key: string, out: Uint32Array): number
   /**
-   * `lookupInto` and `recordInto` in one call: ids written into `out`, the first one's record
-   * decompressed into `target` from `offset` on. Returns the count and length packed as
-   * `formats/packed_lookup.ts` reads them, or minus the count when `out` is too small or the bucket
-   * holds 2^20 ids or more (then use `lookupInto`; `out` may have been written). The native reader
-   * also writes the first record's layout into `layout` when it has one (`formats/record_layout.ts`);
-   * the TypeScript reader never does, and its records are decoded the general way.
+   * The lookup behind replay: among the candidates of a request's key at or after position
+   * `from`, the first that `plays` (play counts by record id) counts as never played, else the last
+   * (without `plays`: the one at `from`), its record decompressed into `target` from `offset` on.
+   * The request is given by its `key`, or (`key` null) by its dispatch parts, which only the native
+   * reader keys itself. Everything found is written into `result` (`formats/find_result.ts`); the
+   * native reader also lays the record out there.
    */
-  lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number, layout?: Uint32Array): number
-  /**
-   * The replay fast path (native reader only): from a request's dispatch parts, the first record of
-   * its key decompressed into `target` at `offset` and laid out into `layout`, when the key has the
-   * simple form and that record was recorded with exactly this method and URL. Returns its id
-   * (with whether it is the only record of its key) packed as `formats/packed_lookup.ts` reads
-   * it, `EXACT_NO_ROOM - length` when the record does not fit, or -1: look the request up with
-   * `lookupFirstInto`.
-   */
-  lookupRequestInto?(
+  find(
+    key: string | null,
     method: string,
     origin: string,
     path: string,
+    from: number,
+    plays: Uint32Array | null,
     target: Buffer,
     offset: number,
-    layout: Uint32Array,
-  ): number
+    result: Uint32Array,
+  ): void
+  /** Decompresses record `id` into `target` from `offset` on, with the result slots `find` writes. */
+  read(id: number, target: Buffer, offset: number, result: Uint32Array): void
   /** The MessagePack bytes of record `id`. */
   record(id: number): Buffer
-  /**
-   * Decompresses record `id` into `target` from byte `offset` on (default 0); returns its length,
-   * or minus the needed length (writing nothing) when the room after `offset` is too small. The
-   * native reader also writes the record's layout into `layout`, as `lookupFirstInto` does.
-   */
-  recordInto(id: number, target: Buffer, offset?: number, layout?: Uint32Array): number
   /** The MessagePack bytes of record `id`'s match fields. */
   matchFields(id: number): Buffer
   verify(): void

@@ -155,32 +155,58 @@ export function requestUrl(origin: string | URL, path: string): string {
   return new URL(`${base}${path.startsWith('/') ? path : `/${path}`}`).href
 }
 
+/** Dispatch options as {@link toDVDRequest} reads them. */
+interface DispatchLike {
+  origin?: string | URL
+  path: string
+  method?: string
+  headers?: unknown
+  body?: unknown
+}
+
 /**
- * An outgoing request as dispatch options describe it. Its `headers` are turned into pairs only
- * when first read: a replay that matches on the method and URL never reads them. It stays inside
- * dvd-rw (the DVD hands hooks and files plain copies, see `DVD.prepare`), since its `headers` is an
- * accessor that a spread would not copy.
+ * An outgoing request as dispatch options describe it. Each field is computed when first read: a
+ * replay that the native reader keys from the dispatch parts reads none of them, and one that
+ * matches on the method and URL never turns the headers into pairs. It stays inside dvd-rw (the DVD
+ * hands hooks and files plain copies, see `DVD.prepare`), since its fields are accessors that a
+ * spread would not copy.
  */
 class OutgoingRequest implements DVDRequest {
-  readonly method: string
-  readonly url: string
-  readonly body: Buffer | null
-  readonly #headersInput: unknown
-  readonly #contentType: string | undefined
+  readonly #opts: DispatchLike
+  /** The body as read, or `undefined` until read from `opts.body` (which is then in memory). */
+  #read: ReadBody | undefined
+  #method: string | undefined
+  #url: string | undefined
   #headers: HeaderPair[] | undefined
 
-  constructor(method: string, url: string, headers: unknown, body: ReadBody) {
-    this.method = method
-    this.url = url
-    this.body = body.bytes
-    this.#headersInput = headers
-    this.#contentType = body.contentType
+  constructor(opts: DispatchLike, read: ReadBody | undefined) {
+    this.#opts = opts
+    this.#read = read
+  }
+
+  get method(): string {
+    this.#method ??= (this.#opts.method ?? 'GET').toUpperCase()
+    return this.#method
+  }
+
+  get url(): string {
+    this.#url ??= requestUrl(this.#opts.origin ?? 'http://localhost', this.#opts.path)
+    return this.#url
+  }
+
+  get body(): Buffer | null {
+    return this.#body().bytes
+  }
+
+  #body(): ReadBody {
+    this.#read ??= readRequestBodyNow(this.#opts.body) ?? NO_BODY
+    return this.#read
   }
 
   get headers(): HeaderPair[] {
     if (this.#headers) return this.#headers
-    const pairs = toHeaderPairs(this.#headersInput as HeaderInput)
-    const type = this.#contentType
+    const pairs = toHeaderPairs(this.#opts.headers as HeaderInput)
+    const type = this.#body().contentType
     if (type && !pairs.some(([name]) => name.toLowerCase() === 'content-type')) {
       pairs.push(['content-type', type])
     }
@@ -193,15 +219,11 @@ class OutgoingRequest implements DVDRequest {
   }
 }
 
-/** Builds the model request from dispatch options whose body was already read. */
-export function toDVDRequest(
-  opts: { origin?: string | URL; path: string; method?: string; headers?: unknown },
-  body: ReadBody,
-): DVDRequest {
-  return new OutgoingRequest(
-    (opts.method ?? 'GET').toUpperCase(),
-    requestUrl(opts.origin ?? 'http://localhost', opts.path),
-    opts.headers,
-    body,
-  )
+/**
+ * Builds the model request from dispatch options: with the body as read by
+ * {@link readRequestBody}, or without when it is in memory ({@link isBodyInMemory}), read then
+ * only if asked for.
+ */
+export function toDVDRequest(opts: DispatchLike, body?: ReadBody): DVDRequest {
+  return new OutgoingRequest(opts, body)
 }

@@ -27,6 +27,14 @@ export class PlayCounts {
     this.#total++
   }
 
+  /**
+   * The counts by id, for a store that checks them where the candidates are (the native reader):
+   * ids past its end never answered. Replaced, not grown in place, when an id beyond it is added.
+   */
+  get counts(): Uint32Array {
+    return this.#counts
+  }
+
   /** Number of recordings that answered at least once. */
   get played(): number {
     return this.#played
@@ -36,4 +44,28 @@ export class PlayCounts {
   get total(): number {
     return this.#total
   }
+}
+
+/** The ids of one key, in recording order, and where the last choice from position 0 stopped. */
+export interface Bucket {
+  readonly ids: number[]
+  /** Every id before this position had been played at the last choice from position 0. */
+  firstUnplayed: number
+}
+
+/**
+ * The position of the candidate a store answers with (see `RecordingStore.find` in dvd.ts): from
+ * position `from` on, the first whose id (plus `firstId`) `plays` counts as never played, else the
+ * last; with `plays` `null`, `from` itself. -1 when `from` is past the last. Play counts only grow,
+ * so a choice from position 0 starts where the last one stopped: replaying the K recordings of a
+ * key in order costs K steps in all, not K² / 2.
+ */
+export function choose(bucket: Bucket, from: number, plays: PlayCounts | null, firstId = 0): number {
+  const { ids } = bucket
+  if (from >= ids.length) return -1
+  if (!plays) return from
+  let at = from === 0 ? bucket.firstUnplayed : from
+  while (at < ids.length && plays.get(firstId + ids[at]!) > 0) at++
+  if (from === 0) bucket.firstUnplayed = at
+  return Math.min(at, ids.length - 1)
 }

@@ -34,51 +34,25 @@ export declare class NativeDvdReader {
    */
   lookup(key: Buffer): Uint32Array
   /**
-   * Like `lookup`, for the hot replay path: the key as a string, the ids
-   * written into `out`. Returns how many ids there are; when `out` is too
-   * small, nothing is written and minus that count is returned.
+   * The lookup behind replay (see `native/src/find.rs`), in one call:
+   * chooses among the candidates of a request's key, at or after position
+   * `from`, the first that `plays` (play counts by record id) counts as
+   * never played, else the last, and decompresses its record into `target`
+   * from `offset` on, laid out into `result` (slots `FIND_SLOT_*`). Without
+   * `plays`, chooses the candidate at `from`. The request is given by its
+   * `key`, or when `key` is null by its dispatch parts (`method` as sent,
+   * `origin`, `path`), keyed here when it has the simple form; otherwise the
+   * status is `FIND_NOT_SIMPLE`.
    */
-  lookupInto(key: string, out: Uint32Array): number
+  find(key: string | null, method: string, origin: string, path: string, from: number, plays: Uint32Array | null, target: Buffer, offset: number, result: Uint32Array): void
   /**
-   * `lookupInto` and `recordInto` in one call, for the replay hot path:
-   * writes the ids whose key hash equals that of `key` into `out` and
-   * decompresses the first of them into `target` from byte `offset` on.
-   * Returns `count * 2^32 + length`: `count` ids were written, and the
-   * first record's `length` bytes are at `offset` (`length` is
-   * `0xFFFF_FFFF` when it did not fit there: nothing was written to
-   * `target`). When `out` is too small, or the bucket holds 2^20 ids or
-   * more, nothing is written and minus the count is returned (use
-   * `lookupInto` then). With `layout`, the first record's layout is
-   * written there too when it has the common shape (see
-   * `native/src/record_layout.rs`), and `layout[1]` is left untouched
-   * otherwise.
+   * Decompresses record `id` into `target` from `offset` on, laid out into
+   * `result` as by `find` (status `FIND_NO_ROOM` and the needed length
+   * when it does not fit: nothing is written to `target` then).
    */
-  lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number, layout?: Uint32Array | undefined | null): number
-  /**
-   * The replay fast path, in one call: from a request's dispatch parts
-   * (`method`, `origin`, `path`) computes its index key when the request
-   * has the simple form (`native/src/request_key.rs`), and decompresses
-   * the key's first record into `target` from `offset` on, with its layout
-   * in `layout`. When that record has the common shape and was recorded
-   * with exactly this method and URL, returns `only * 2^32 + id`, `only`
-   * being 1 when it is the only record of its key hash (its length is in
-   * the layout's spans). Returns `-2 - length` when it does not fit after
-   * `offset`, and -1 in every other case: look the request up the general
-   * way (`lookupFirstInto`). A record returned here is always the one the
-   * general way finds first for the request.
-   */
-  lookupRequestInto(method: string, origin: string, path: string, target: Buffer, offset: number, layout: Uint32Array): number
+  read(id: number, target: Buffer, offset: number, result: Uint32Array): void
   /** Decompressed bytes of record `id` (a MessagePack value). */
   record(id: number): Buffer
-  /**
-   * Decompresses record `id` into `target` from byte `offset` on (default
-   * 0) and returns its length. When the room after `offset` is too small
-   * nothing is written and the needed length is returned as a negative
-   * number. Lets the hot replay path fill one large Buffer record after
-   * record instead of allocating one per record. With `layout`, the
-   * record's layout is written there as by `lookupFirstInto`.
-   */
-  recordInto(id: number, target: Buffer, offset?: number | undefined | null, layout?: Uint32Array | undefined | null): number
   /** Normalized match fields of record `id`, as given to `add`. */
   matchFields(id: number): Buffer
   /**
@@ -118,6 +92,42 @@ export declare class NativeDvdWriter {
   /** Deletes the temporary file; the target is left untouched. Idempotent. */
   abort(): void
 }
+
+/** Status: a candidate was chosen and its record read. */
+export declare const FIND_FOUND: number
+
+/** Status: the chosen record does not fit after `offset`; read it into a larger target. */
+export declare const FIND_NO_ROOM: number
+
+/** Status: no candidate at or after `from`. */
+export declare const FIND_NONE: number
+
+/** Status: the request given by its parts is not of the simple form; look it up by its key. */
+export declare const FIND_NOT_SIMPLE: number
+
+/** Length of the result array. */
+export declare const FIND_RESULT_LEN: number
+
+/** Result slot: number of candidates of the key. */
+export declare const FIND_SLOT_COUNT: number
+
+/** Result slot: the chosen record's id. */
+export declare const FIND_SLOT_ID: number
+
+/** Result slot: the first of the record's layout (see `native/src/record_layout.rs`). */
+export declare const FIND_SLOT_LAYOUT: number
+
+/** Result slot: its length in bytes (needed, with `FIND_NO_ROOM`). */
+export declare const FIND_SLOT_LENGTH: number
+
+/** Result slot: position of the chosen candidate among them. */
+export declare const FIND_SLOT_POSITION: number
+
+/** Result slot: 1 when it was recorded with exactly the method and URL given as parts. */
+export declare const FIND_SLOT_SAME_REQUEST: number
+
+/** Result slot: the status (`FIND_FOUND`, `FIND_NONE`, `FIND_NOT_SIMPLE`, `FIND_NO_ROOM`). */
+export declare const FIND_SLOT_STATUS: number
 
 /** Counts and sizes of an open file, from `NativeDvdReader.stats()`. */
 export interface NativeDvdStats {

@@ -8,7 +8,21 @@ import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import test from 'ava'
 import { FallbackDvdReader, lz4Backend } from '../lib/formats/binary_fallback.js'
-import { lookupCount, lookupLength, NO_ROOM } from '../lib/formats/packed_lookup.js'
+import {
+  FOUND,
+  NO_ROOM,
+  NONE,
+  NOT_SIMPLE,
+  newResult,
+  RESULT_LEN,
+  SLOT_COUNT,
+  SLOT_ID,
+  SLOT_LAYOUT,
+  SLOT_LENGTH,
+  SLOT_POSITION,
+  SLOT_SAME_REQUEST,
+  SLOT_STATUS,
+} from '../lib/formats/find_result.js'
 import { Xxh32, xxh32, xxh64 } from '../lib/xxhash.js'
 import { native } from './helpers/native.js'
 import { prng } from './helpers/prng.js'
@@ -886,57 +900,101 @@ test('a corrupted 4 KiB piece of the record, hash or fields table is found on fi
   }
 })
 
-test('lookupInto and recordInto give what lookup and record give, in both readers, and ask for room when out of it', (t) => {
+test('find and read give what lookup and record give, in both readers, and ask for room when out of it', (t) => {
   const { mixed, entries } = fixtures()
   const list = entries.get(mixed)!
   for (const reader of [native.NativeDvdReader.open(mixed), FallbackDvdReader.open(mixed)]) {
-    const ids = new Uint32Array(64)
+    const result = newResult()
     const scratch = Buffer.alloc(16 * MiB)
-    for (const [id, entry] of list.entries()) {
-      const expected = [...reader.lookup(entry.key)]
-      const count = reader.lookupInto(entry.key.toString('latin1'), ids)
-      if (entry.key.toString('latin1') === entry.key.toString('utf8')) {
-        t.deepEqual([...ids.subarray(0, count)], expected)
-      }
-      const length = reader.recordInto(id, scratch)
-      t.true(scratch.subarray(0, length).equals(reader.record(id)))
+    for (let id = 0; id < list.length; id++) {
+      reader.read(id, scratch, 0, result)
+      t.is(result[SLOT_STATUS], FOUND)
+      t.true(scratch.subarray(0, result[SLOT_LENGTH]).equals(reader.record(id)))
     }
     const big = list.findIndex((e) => e.record.length > 1024)
-    t.is(reader.recordInto(big, Buffer.alloc(1)), -list[big]!.record.length)
-    // From an offset on: the bytes before it are left alone, and the room counted is what follows it.
     const want = list[big]!.record.length
+    reader.read(big, Buffer.alloc(1), 0, result)
+    t.deepEqual([result[SLOT_STATUS], result[SLOT_LENGTH]], [NO_ROOM, want])
+    // From an offset on: the bytes before it are left alone, and the room counted is what follows it.
     const target = Buffer.alloc(want + 7, 0xee)
-    t.is(reader.recordInto(big, target, 7), want)
+    reader.read(big, target, 7, result)
+    t.deepEqual([result[SLOT_STATUS], result[SLOT_LENGTH]], [FOUND, want])
     t.true(target.subarray(0, 7).equals(Buffer.alloc(7, 0xee)))
     t.true(target.subarray(7).equals(reader.record(big)))
-    t.is(reader.recordInto(big, target, 8), -want)
-    t.is(reader.recordInto(big, target, target.length), -want)
-    t.throws(() => reader.recordInto(big, target, target.length + 1), { message: /DVD_ERR_RANGE/ })
-    const dup = list.find((e) => reader.lookup(e.key).length > 1)
-    if (dup)
-      t.is(reader.lookupInto(dup.key.toString('latin1'), new Uint32Array(1)), -reader.lookup(dup.key).length)
-    // Both in one call: the ids, and the first candidate's record at the offset (or no room for it).
+    reader.read(big, target, 8, result)
+    t.is(result[SLOT_STATUS], NO_ROOM)
+    t.throws(() => reader.read(big, target, target.length + 1, result), { message: /DVD_ERR_RANGE/ })
+    // find without play counts: the candidate at each position, read at the offset.
     for (const entry of list) {
       const key = entry.key.toString('latin1')
       if (key !== entry.key.toString('utf8')) continue
       const expected = [...reader.lookup(entry.key)]
-      const first = Buffer.alloc(entry.record.length + 100 + 5)
-      const packed = reader.lookupFirstInto(key, ids, first, 5)
-      t.is(lookupCount(packed), expected.length)
-      t.deepEqual([...ids.subarray(0, expected.length)], expected)
-      const record = reader.record(expected[0]!)
-      if (record.length <= first.length - 5) {
-        t.is(lookupLength(packed), record.length)
-        t.true(first.subarray(5, 5 + record.length).equals(record))
-      } else t.is(lookupLength(packed), NO_ROOM)
+      for (const [position, id] of expected.entries()) {
+        const first = Buffer.alloc(entry.record.length + 100 + 5)
+        reader.find(key, '', '', '', position, null, first, 5, result)
+        t.is(result[SLOT_COUNT], expected.length)
+        t.deepEqual([result[SLOT_POSITION], result[SLOT_ID]], [position, id])
+        const record = reader.record(id)
+        if (record.length <= first.length - 5) {
+          t.is(result[SLOT_STATUS], FOUND)
+          t.true(first.subarray(5, 5 + record.length).equals(record))
+        } else t.is(result[SLOT_STATUS], NO_ROOM)
+      }
+      reader.find(key, '', '', '', expected.length, null, scratch, 0, result)
+      t.is(result[SLOT_STATUS], NONE)
     }
-    const tiny = reader.lookupFirstInto(list[big]!.key.toString('latin1'), ids, Buffer.alloc(8), 0)
-    t.is(lookupLength(tiny), NO_ROOM)
-    t.is(reader.lookupFirstInto('no such key', ids, scratch, 0), 0)
+    reader.find('no such key', '', '', '', 0, null, scratch, 0, result)
+    t.deepEqual([result[SLOT_STATUS], result[SLOT_COUNT]], [NONE, 0])
+    // With play counts: the first never played, else the last.
+    const dup = list.find(
+      (e) => reader.lookup(e.key).length > 1 && e.key.toString('latin1') === e.key.toString('utf8'),
+    )
     if (dup) {
       const key = dup.key.toString('latin1')
-      t.is(reader.lookupFirstInto(key, new Uint32Array(1), scratch, 0), -reader.lookup(dup.key).length)
+      const ids = [...reader.lookup(dup.key)]
+      const plays = new Uint32Array(list.length)
+      for (const id of ids) {
+        reader.find(key, '', '', '', 0, plays, scratch, 0, result)
+        t.is(result[SLOT_ID], id)
+        plays[id] = 1
+      }
+      reader.find(key, '', '', '', 0, plays, scratch, 0, result)
+      t.deepEqual([result[SLOT_STATUS], result[SLOT_ID]], [FOUND, ids.at(-1)])
     }
     reader.close()
   }
+})
+
+test('the result slots the TypeScript side reads are those the addon exports', (t) => {
+  const exported = native as unknown as Record<string, number>
+  t.deepEqual(
+    [
+      exported.FIND_SLOT_STATUS,
+      exported.FIND_SLOT_COUNT,
+      exported.FIND_SLOT_POSITION,
+      exported.FIND_SLOT_ID,
+      exported.FIND_SLOT_LENGTH,
+      exported.FIND_SLOT_SAME_REQUEST,
+      exported.FIND_SLOT_LAYOUT,
+      exported.FIND_RESULT_LEN,
+      exported.FIND_FOUND,
+      exported.FIND_NONE,
+      exported.FIND_NOT_SIMPLE,
+      exported.FIND_NO_ROOM,
+    ],
+    [
+      SLOT_STATUS,
+      SLOT_COUNT,
+      SLOT_POSITION,
+      SLOT_ID,
+      SLOT_LENGTH,
+      SLOT_SAME_REQUEST,
+      SLOT_LAYOUT,
+      RESULT_LEN,
+      FOUND,
+      NONE,
+      NOT_SIMPLE,
+      NO_ROOM,
+    ],
+  )
 })

@@ -32,18 +32,12 @@ test('a replayed body is released once sent, though the consumer keeps resume', 
     DEFAULT_MATCH_ON,
   )
   const dvd = await DVDLoader.open(file, { recordMode: 'none' })
-  // Watch the body the DVD hands to its interceptor, by its fast path or its general one.
+  // Watch the body the DVD hands to its interceptor.
   let served: WeakRef<Uint8Array> | undefined
-  const replayExact = dvd.dvd.replayExact.bind(dvd.dvd)
-  dvd.dvd.replayExact = (method, o, path) => {
-    const response = replayExact(method, o, path)
-    if (response?.body) served = new WeakRef(response.body)
-    return response
-  }
   const decide = dvd.dvd.decide.bind(dvd.dvd)
-  dvd.dvd.decide = (request) => {
-    const decision = decide(request)
-    const outcome = decision.kind === 'replay' ? decision.recording.outcome : undefined
+  dvd.dvd.decide = (request, parts) => {
+    const decision = decide(request, parts)
+    const outcome = decision.kind === 'replay' ? decision.outcome : undefined
     if (outcome && 'body' in outcome && outcome.body) served = new WeakRef(outcome.body)
     return decision
   }

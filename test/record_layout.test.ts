@@ -6,7 +6,8 @@
 import { join } from 'node:path'
 import test from 'ava'
 import { decodeRecording, openBinaryStore, writeBinary } from '../lib/formats/binary.js'
-import { clearLayout, hasLayout, newLayout } from '../lib/formats/record_layout.js'
+import { newResult, SLOT_LAYOUT } from '../lib/formats/find_result.js'
+import { hasLayout } from '../lib/formats/record_layout.js'
 import { DEFAULT_MATCH_ON, keyOf } from '../lib/matchers.js'
 import type { Recording } from '../lib/model.js'
 import { native } from './helpers/native.js'
@@ -134,6 +135,13 @@ const CASES: { name: string; laidOut: boolean; recording: Recording }[] = [
 
 const keyOfCase = (recording: Recording) => keyOf(recording.request, DEFAULT_MATCH_ON)
 
+/** A lookup of a recorded request by its key, as the DVD makes it. */
+const queryOf = (recording: Recording) => ({
+  request: recording.request,
+  key: () => keyOfCase(recording),
+  parts: undefined,
+})
+
 function writeCases(): string {
   const file = join(tempDir(), 'layout.dvd.lz4')
   writeBinary(
@@ -147,8 +155,9 @@ function writeCases(): string {
 test('every record replayed from its layout equals the general decoding of its bytes', (t) => {
   const store = openBinaryStore(writeCases(), DEFAULT_MATCH_ON)
   CASES.forEach(({ name, recording }, id) => {
-    const [found] = store.lookup(keyOfCase(recording), recording.request)
-    t.is(found, id, name)
+    const found = store.find(queryOf(recording), 0, null)
+    t.is(found?.id, id, name)
+    t.deepEqual(found?.request(), recording.request, name)
     const general = decodeRecording(store.rawRecord(id), 'layout.dvd.lz4', id)
     t.deepEqual(store.get(id), general, name)
     t.is(general.request.url, recording.request.url, name)
@@ -158,13 +167,14 @@ test('every record replayed from its layout equals the general decoding of its b
 
 test('the native reader lays out the common records and leaves the others to the general decoder', (t) => {
   const reader = native.NativeDvdReader.open(writeCases())
-  const layout = newLayout()
+  const result = newResult()
+  const layout = result.subarray(SLOT_LAYOUT)
   CASES.forEach(({ name, laidOut, recording }, id) => {
     const target = Buffer.alloc(1 << 16)
-    reader.lookupFirstInto(keyOfCase(recording), new Uint32Array(4), target, 0, clearLayout(layout))
-    t.is(hasLayout(layout), laidOut, `${name} (lookupFirstInto)`)
-    reader.recordInto(id, target, 0, clearLayout(layout))
-    t.is(hasLayout(layout), laidOut, `${name} (recordInto)`)
+    reader.find(keyOfCase(recording), '', '', '', 0, null, target, 0, result)
+    t.is(hasLayout(layout), laidOut, `${name} (find)`)
+    reader.read(id, target, 0, result)
+    t.is(hasLayout(layout), laidOut, `${name} (read)`)
   })
   reader.close()
 })
@@ -183,7 +193,7 @@ test('records replayed across many slabs keep their bodies intact', (t) => {
   )
   const store = openBinaryStore(file, DEFAULT_MATCH_ON)
   const bodies = recordings.map((recording, id) => {
-    t.deepEqual(store.lookup(keyOfCase(recording), recording.request), [id])
+    t.is(store.find(queryOf(recording), 0, null)?.id, id)
     return (store.get(id).outcome as { body: Uint8Array }).body
   })
   // Checked once all are replayed: no body handed out was overwritten by a later record.

@@ -5,7 +5,7 @@
  */
 import { markAsUntransferable } from 'node:worker_threads'
 import { Packr, Unpackr } from 'msgpackr'
-import type { ExactMatch, RecordingStore } from '../dvd.js'
+import type { Candidate, Query, RecordingStore } from '../dvd.js'
 import { DVDError, DVDFormatError, DVDSaveError } from '../errors.js'
 import { keyOf, MATCHERS, type MatcherName, matcherValue, ParsedRequest } from '../matchers.js'
 import type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from '../model.js'
@@ -17,15 +17,22 @@ import {
   createBinaryWriter,
   openBinaryReader,
 } from '../native.js'
+import { type Bucket, choose, type PlayCounts } from '../play_counts.js'
+import { FallbackDvdReader } from './binary_fallback.js'
 import { chunksFromBytes, chunksToBytes } from './body_chunks.js'
-import { EXACT_NO_ROOM, exactId, exactOnly, lookupCount, lookupLength, NO_ROOM } from './packed_lookup.js'
 import {
-  clearLayout,
-  hasLayout,
-  newLayout,
-  recordingFromLayout,
-  responseFromLayout,
-} from './record_layout.js'
+  NO_ROOM,
+  NONE,
+  NOT_SIMPLE,
+  newResult,
+  SLOT_ID,
+  SLOT_LAYOUT,
+  SLOT_LENGTH,
+  SLOT_POSITION,
+  SLOT_SAME_REQUEST,
+  SLOT_STATUS,
+} from './find_result.js'
+import { hasLayout, recordingFromLayout, responseFromLayout } from './record_layout.js'
 
 // Plain MessagePack maps and arrays (no msgpackr record extension), so any MessagePack reader
 // decodes `lz4 -dc file.dvd.lz4`.
@@ -231,9 +238,6 @@ const readers = new FinalizationRegistry<BinaryReader>((reader) => {
   }
 })
 
-/** How many decoded candidates a store keeps, so a lookup and the read that follows decode once. */
-const DECODED_CACHE = 4
-
 /**
  * Records are decompressed one after another into slabs of this size, and their binary values
  * (bodies) stay views into the slab: no Buffer allocated and no body copied per replayed record.
@@ -253,17 +257,40 @@ function newSlab(bytes: number): Buffer {
   return slab
 }
 
-/** A record the fast path found, its response read from the buffer it was decompressed into. */
-class ExactRecord implements ExactMatch {
+/**
+ * A candidate a binary store chose, read from the buffer its record was decompressed into (reused
+ * by the store's next call) with the layout the native reader made, if any.
+ */
+class BinaryCandidate implements Candidate {
+  #decoded: Recording | undefined
+
   constructor(
     readonly id: number,
-    readonly only: boolean,
+    readonly position: number,
     readonly bytes: Buffer,
+    readonly length: number,
     readonly layout: Uint32Array,
+    readonly file: string,
   ) {}
 
-  response(): DVDResponse {
-    return responseFromLayout(this.bytes, 0, this.layout)
+  request(): DVDRequest {
+    return this.#recording(false).request
+  }
+
+  outcome(): Outcome {
+    // Only the response is built, and its body is a copy: `bytes` may be written again at once.
+    if (hasLayout(this.layout)) return responseFromLayout(this.bytes, 0, this.layout)
+    return this.#recording(true).outcome
+  }
+
+  /** The whole recording; `owned`: nothing in it refers to `bytes`. */
+  #recording(owned: boolean): Recording {
+    if (this.#decoded) return this.#decoded
+    if (hasLayout(this.layout) && !owned) return recordingFromLayout(this.bytes, 0, this.layout)
+    // Decoded from a copy, so that it outlives the store's next call.
+    const copy = Buffer.from(this.bytes.subarray(0, this.length))
+    this.#decoded = decodeRecording(copy, this.file, this.id)
+    return this.#decoded
   }
 }
 
@@ -273,26 +300,21 @@ export class BinaryStore implements RecordingStore {
   readonly file: string
   readonly #matchOn: readonly MatcherName[]
   /** In-memory index, built only when the file's index was made for another `matchOn`. */
-  readonly #rebuilt: Map<string, number[]> | undefined
-  /**
-   * The last {@link DECODED_CACHE} records decoded, by id (-1: empty slot), replaced in turn: a
-   * Map here would rehash, and be cleared, every few replays.
-   */
-  readonly #cachedIds: number[] = new Array(DECODED_CACHE).fill(-1)
-  readonly #cached: (Recording | undefined)[] = new Array(DECODED_CACHE).fill(undefined)
-  #nextSlot = 0
+  readonly #rebuilt: Map<string, Bucket> | undefined
   readonly #count: number
   /** Whether the key depends on the headers / the body (see sameKeyInputs). */
   readonly #keyHeaders: boolean
   readonly #keyBody: boolean
+  /** Whether the reader keys requests from their dispatch parts (the native one does). */
+  readonly #keysParts: boolean
   #slab = newSlab(SLAB_BYTES)
-  /** Where the fast path decompresses records; nothing handed out refers to it. */
-  readonly #scratch = Buffer.allocUnsafeSlow(SLAB_BYTES)
   /** Bytes of the slab already handed out (never written again). */
   #slabUsed = 0
-  #ids = new Uint32Array(64)
-  /** Where the native reader lays out the record a lookup decompressed (see record_layout.ts). */
-  readonly #layout = newLayout()
+  /** Where `find` decompresses the chosen record; nothing handed out refers to it. */
+  readonly #scratch = Buffer.allocUnsafeSlow(SLAB_BYTES)
+  /** What the reader writes each lookup's result into (see find_result.ts), and its layout part. */
+  readonly #result = newResult()
+  readonly #layout = this.#result.subarray(SLOT_LAYOUT)
 
   constructor(
     reader: BinaryReader,
@@ -306,6 +328,7 @@ export class BinaryStore implements RecordingStore {
     this.#count = reader.count
     this.#keyHeaders = matchOn.includes('headers')
     this.#keyBody = matchOn.includes('body') || matchOn.includes('json_body')
+    this.#keysParts = !(reader instanceof FallbackDvdReader)
     readers.register(this, reader, this)
     if (reader.matchOn !== matchOn.join(',')) {
       warn(
@@ -320,101 +343,87 @@ export class BinaryStore implements RecordingStore {
     return this.#count
   }
 
-  lookup(key: string, request?: DVDRequest): readonly number[] {
-    if (this.#rebuilt) return this.#rebuilt.get(key) ?? []
-    let count: number
-    try {
-      // One call finds the candidates and decompresses the first, which is nearly always the one.
-      const layout = clearLayout(this.#layout)
-      const packed = this.reader.lookupFirstInto(key, this.#ids, this.#slab, this.#slabUsed, layout)
-      if (packed < 0) {
-        this.#ids = new Uint32Array(-packed)
-        count = this.reader.lookupInto(key, this.#ids)
-      } else {
-        count = lookupCount(packed)
-        const length = lookupLength(packed)
-        // A record that did not fit in the slab is read by get() below, into a new slab.
-        if (count > 0 && length !== NO_ROOM) this.#decodeFromSlab(this.#ids[0]!, length)
+  find(query: Query, from: number, plays: PlayCounts | null): Candidate | undefined {
+    if (this.#rebuilt) return this.#findRebuilt(query, from, plays)
+    const reader = this.reader
+    const result = this.#result
+    const counts = plays?.counts ?? null
+    const parts = this.#keysParts ? query.parts : undefined
+    for (;;) {
+      let bytes = this.#scratch
+      try {
+        // One call finds the candidates, chooses one on its plays and decompresses it; a second
+        // only for a request the reader cannot key, or a record larger than the scratch buffer.
+        if (parts) reader.find(null, parts.method, parts.origin, parts.path, from, counts, bytes, 0, result)
+        if (!parts || result[SLOT_STATUS] === NOT_SIMPLE) {
+          reader.find(query.key(), '', '', '', from, counts, bytes, 0, result)
+        }
+        const status = result[SLOT_STATUS]
+        if (status === NONE) return undefined
+        if (status === NO_ROOM) {
+          bytes = Buffer.allocUnsafeSlow(result[SLOT_LENGTH]!)
+          reader.read(result[SLOT_ID]!, bytes, 0, result)
+        }
+      } catch (error) {
+        throw asFormatError(this.file, error)
       }
-    } catch (error) {
-      throw asFormatError(this.file, error)
+      const position = result[SLOT_POSITION]!
+      const found = new BinaryCandidate(
+        result[SLOT_ID]!,
+        position,
+        bytes,
+        result[SLOT_LENGTH]!,
+        this.#layout,
+        this.file,
+      )
+      // The file's index is keyed by a 64-bit hash: a candidate of another key is passed over.
+      if (result[SLOT_SAME_REQUEST] === 1 || this.#sameKey(found.request(), query)) return found
+      from = position + 1
     }
-    // The file's index is keyed by a 64-bit hash: keep only candidates whose own key is equal.
-    const matching: number[] = []
-    for (let i = 0; i < count; i++) {
-      const id = this.#ids[i]!
-      const recorded = this.get(id).request
-      if (
-        (request && sameKeyInputs(recorded, request, this.#keyHeaders, this.#keyBody)) ||
-        keyOf(recorded, this.#matchOn) === key
-      ) {
-        matching.push(id)
-      }
-    }
-    return matching
   }
 
-  findExact(method: string, origin: string, path: string): ExactMatch | undefined {
-    // The TypeScript reader has no fast path; an index rebuilt in memory serves another matchOn.
-    const reader = this.reader
-    if (this.#rebuilt || !reader.lookupRequestInto) return undefined
-    const layout = this.#layout
-    // The record is decompressed into a scratch buffer used again by the next lookup, and only its
-    // response body is copied out: a body of its own dies young with its response, where slabs
-    // shared by many bodies outlive a few scavenges and wait for a full garbage collection, which
-    // grew the resident set by tens of MB over a long replay.
-    let scratch = this.#scratch
-    let found: number
-    try {
-      found = reader.lookupRequestInto(method, origin, path, scratch, 0, layout)
-      if (found <= EXACT_NO_ROOM) {
-        // A record larger than the scratch buffer gets a buffer of its own, not kept.
-        scratch = Buffer.allocUnsafeSlow(EXACT_NO_ROOM - found)
-        found = reader.lookupRequestInto(method, origin, path, scratch, 0, layout)
-      }
-    } catch (error) {
-      throw asFormatError(this.file, error)
-    }
-    if (found < 0) return undefined
-    return new ExactRecord(exactId(found), exactOnly(found), scratch, layout)
+  #sameKey(recorded: DVDRequest, query: Query): boolean {
+    return (
+      sameKeyInputs(recorded, query.request, this.#keyHeaders, this.#keyBody) ||
+      keyOf(recorded, this.#matchOn) === query.key()
+    )
+  }
+
+  #findRebuilt(query: Query, from: number, plays: PlayCounts | null): Candidate | undefined {
+    const bucket = this.#rebuilt!.get(query.key())
+    const position = bucket ? choose(bucket, from, plays) : -1
+    if (position < 0) return undefined
+    const id = bucket!.ids[position]!
+    const recording = this.get(id)
+    return { id, position, request: () => recording.request, outcome: () => recording.outcome }
   }
 
   get(id: number): Recording {
-    const slot = this.#cachedIds.indexOf(id)
-    if (slot !== -1) return this.#cached[slot]!
-    let length: number
+    const result = this.#result
     try {
-      length = this.reader.recordInto(id, this.#slab, this.#slabUsed, clearLayout(this.#layout))
-      if (length < 0) {
+      this.reader.read(id, this.#slab, this.#slabUsed, result)
+      if (result[SLOT_STATUS] === NO_ROOM) {
         // The slab is full: start a new one (the old one lives on in the bodies decoded from it).
-        this.#slab = newSlab(Math.max(SLAB_BYTES, -length))
+        this.#slab = newSlab(Math.max(SLAB_BYTES, result[SLOT_LENGTH]!))
         this.#slabUsed = 0
-        length = this.reader.recordInto(id, this.#slab, 0, clearLayout(this.#layout))
+        this.reader.read(id, this.#slab, 0, result)
         // Only a file changed under the reader asks for more room twice; never let a negative
         // length move the slab's free end back over bodies already handed out.
-        if (length < 0) throw new Error(`DVD_ERR_CORRUPT: record ${id} changed size between two reads`)
+        if (result[SLOT_STATUS] === NO_ROOM) {
+          throw new DVDFormatError(this.file, '', `record ${id} changed size between two reads`, {
+            code: 'DVD_ERR_CORRUPT',
+          })
+        }
       }
     } catch (error) {
       throw asFormatError(this.file, error)
     }
-    return this.#decodeFromSlab(id, length)
-  }
-
-  /**
-   * Decodes record `id`, just written at the free end of the slab (from its layout when the reader
-   * made one in the same call), and keeps it in the cache.
-   */
-  #decodeFromSlab(id: number, length: number): Recording {
     const start = this.#slabUsed
+    const length = result[SLOT_LENGTH]!
     this.#slabUsed += length
-    const recording = hasLayout(this.#layout)
+    return hasLayout(this.#layout)
       ? recordingFromLayout(this.#slab, start, this.#layout)
       : decodeRecording(this.#slab.subarray(start, start + length), this.file, id)
-    const slot = this.#nextSlot
-    this.#nextSlot = (slot + 1) % DECODED_CACHE
-    this.#cachedIds[slot] = id
-    this.#cached[slot] = recording
-    return recording
   }
 
   /** The stored MessagePack bytes of a record, for copying into a new file without decoding. */
@@ -433,8 +442,8 @@ export class BinaryStore implements RecordingStore {
     this.reader.close()
   }
 
-  #buildIndex(): Map<string, number[]> {
-    const index = new Map<string, number[]>()
+  #buildIndex(): Map<string, Bucket> {
+    const index = new Map<string, Bucket>()
     for (let id = 0; id < this.reader.count; id++) {
       const key = keyFromFields(
         this.#call(() => this.reader.matchFields(id)),
@@ -443,8 +452,8 @@ export class BinaryStore implements RecordingStore {
         id,
       )
       const bucket = index.get(key)
-      if (bucket) bucket.push(id)
-      else index.set(key, [id])
+      if (bucket) bucket.ids.push(id)
+      else index.set(key, { ids: [id], firstUnplayed: 0 })
     }
     return index
   }

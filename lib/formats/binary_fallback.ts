@@ -15,7 +15,20 @@ import { createRequire } from 'node:module'
 import { decompressBlock } from '../lz4_block.js'
 import type { BinaryStats } from '../native.js'
 import { Xxh32, xxh32, xxh64, xxh64Into } from '../xxhash.js'
-import { FIRST_INTO_MAX_IDS, NO_ROOM, packLookup } from './packed_lookup.js'
+import {
+  FOUND,
+  NO_LAYOUT,
+  NO_ROOM,
+  NONE,
+  NOT_SIMPLE,
+  SLOT_COUNT,
+  SLOT_ID,
+  SLOT_LAYOUT,
+  SLOT_LENGTH,
+  SLOT_POSITION,
+  SLOT_SAME_REQUEST,
+  SLOT_STATUS,
+} from './find_result.js'
 
 type Code =
   | 'DVD_ERR_NOT_DVD'
@@ -569,6 +582,8 @@ export class FallbackDvdReader {
    */
   #fieldsLayout: Error | null | undefined
   readonly #hashOut = new Uint32Array(2)
+  /** Per key hash with more than one candidate: the first position not played at the last lookup. */
+  readonly #firstUnplayed = new Map<string, number>()
 
   private constructor(file: FileBytes, desc: Descriptor, layout: Layout) {
     this.#file = file
@@ -660,33 +675,79 @@ export class FallbackDvdReader {
     }
   }
 
-  /** Decompressed bytes of record `id` (a MessagePack value). */
-  /** Same contract as the native `lookupInto`: the count of ids, or minus it when `out` is too small. */
-  lookupInto(key: string, out: Uint32Array): number {
-    const ids = this.lookup(Buffer.from(key))
-    if (ids.length > out.length) return -ids.length
-    out.set(ids)
-    return ids.length
+  /**
+   * Same contract as the native `find` (`native/src/find.rs`), without layouts (records are decoded
+   * the general way) and without keying requests from their parts: a request given without its
+   * key answers NOT_SIMPLE.
+   */
+  find(
+    key: string | null,
+    _method: string,
+    _origin: string,
+    _path: string,
+    from: number,
+    plays: Uint32Array | null,
+    target: Buffer,
+    offset: number,
+    result: Uint32Array,
+  ): void {
+    this.#open()
+    result[SLOT_SAME_REQUEST] = 0
+    if (key === null) {
+      result[SLOT_STATUS] = NOT_SIMPLE
+      return
+    }
+    const L = this.#layout
+    let found: { start: number; len: number } | undefined
+    try {
+      xxh64Into(Buffer.from(key), this.#hashOut)
+      found = probe(L, this.#hashOut[0]!, this.#hashOut[1]!)
+    } catch (e) {
+      throw asDvdError(e)
+    }
+    const count = found?.len ?? 0
+    result[SLOT_COUNT] = count
+    if (!found || from >= count) {
+      result[SLOT_STATUS] = NONE
+      return
+    }
+    const { start } = found
+    const id = (at: number): number => {
+      try {
+        return bucketId(L, L.hash, start, at)
+      } catch (e) {
+        throw asDvdError(e)
+      }
+    }
+    let position = from
+    if (plays) {
+      // Candidates before the remembered position were played at the last lookup (see find.rs).
+      const hash = `${this.#hashOut[0]}:${this.#hashOut[1]}`
+      const remembered = from === 0 ? (this.#firstUnplayed.get(hash) ?? 0) : from
+      let at = Math.max(remembered, from)
+      while (at < count && (plays[id(at)] ?? 0) > 0) at++
+      if (from === 0 && at > remembered && count > 1) this.#firstUnplayed.set(hash, at)
+      position = Math.min(at, count - 1)
+    }
+    result[SLOT_POSITION] = position
+    this.read(id(position), target, offset, result)
   }
 
-  /** Same contract as the native `lookupFirstInto`. */
-  lookupFirstInto(key: string, out: Uint32Array, target: Buffer, offset: number): number {
-    const count = this.lookupInto(key, out)
-    if (count < 0 || count >= FIRST_INTO_MAX_IDS) return -Math.abs(count)
-    if (count === 0) return 0
-    const length = this.recordInto(out[0]!, target, offset)
-    return packLookup(count, length < 0 ? NO_ROOM : length)
-  }
-
-  /** Same contract as the native `recordInto`: the length, or minus the needed length. */
-  recordInto(id: number, target: Buffer, offset = 0): number {
+  /** Same contract as the native `read`: record `id` into `target` at `offset`, without a layout. */
+  read(id: number, target: Buffer, offset: number, result: Uint32Array): void {
     if (!Number.isInteger(offset) || offset < 0 || offset > target.length) {
       throw dvdError('DVD_ERR_RANGE', 'offset past the end of the target')
     }
     const bytes = this.record(id)
-    if (bytes.length > target.length - offset) return -bytes.length
+    result[SLOT_ID] = id
+    result[SLOT_LAYOUT + 1] = NO_LAYOUT
+    result[SLOT_LENGTH] = bytes.length
+    if (bytes.length > target.length - offset) {
+      result[SLOT_STATUS] = NO_ROOM
+      return
+    }
     bytes.copy(target, offset)
-    return bytes.length
+    result[SLOT_STATUS] = FOUND
   }
 
   record(id: number): Buffer {
@@ -823,6 +884,14 @@ function checkBucket(L: Layout, start: number, len: number): void {
 }
 
 /** The ids of a bucket, each checked to be a record id (index_table.rs `decode_bucket`). */
+/** The id at `position` of the bucket starting at id slot `start`, checked to be a record id. */
+function bucketId(L: Layout, table: Bytes, start: number, position: number): number {
+  const at = L.capacity * SLOT_LEN + (start + position) * BUCKET_ID_LEN
+  const id = view(table.bytes(at, BUCKET_ID_LEN)).getUint32(0, true)
+  if (id >= L.count) throw corrupt(`hash bucket holds invalid record id ${id}`)
+  return id
+}
+
 function decodeBucket(L: Layout, table: Bytes, start: number, len: number): Uint32Array {
   const out = new Uint32Array(len)
   const v = view(table.bytes(L.capacity * SLOT_LEN + start * BUCKET_ID_LEN, len * BUCKET_ID_LEN))

@@ -6,6 +6,7 @@
  */
 import { markAsUntransferable } from 'node:worker_threads'
 import type { DVDRequest, DVDResponse, HeaderPair, Recording } from '../model.js'
+import { NO_LAYOUT } from './find_result.js'
 
 const STATUS = 0
 const FLAGS = 1
@@ -24,24 +25,7 @@ const HAS_REASON = 4
 const HAS_REQUEST_BODY = 8
 const HAS_RESPONSE_BODY = 16
 
-/** In the flags slot: no layout (the reader overwrites it only when it lays a record out). */
-const NO_LAYOUT = 0xffff_ffff
-
-/** Header pairs a layout array has room for (request and response together); more means no layout. */
-const MAX_PAIRS = 64
-
-/** A layout array for {@link recordingFromLayout}, marked as holding no layout. */
-export function newLayout(): Uint32Array {
-  return clearLayout(new Uint32Array(FIXED_SLOTS + 4 * MAX_PAIRS))
-}
-
-/** Marks `layout` as holding no layout, before a lookup that may write one. */
-export function clearLayout(layout: Uint32Array): Uint32Array {
-  layout[FLAGS] = NO_LAYOUT
-  return layout
-}
-
-/** Whether the last lookup laid its record out. */
+/** Whether the last lookup laid its record out (`layout` is the layout part of a find result). */
 export function hasLayout(layout: Uint32Array): boolean {
   return layout[FLAGS] !== NO_LAYOUT
 }

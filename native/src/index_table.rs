@@ -222,16 +222,6 @@ impl<'a> TableView<'a> {
         self.each_id(bytes, |id| out.push(id))
     }
 
-    /// Checks every id of a bucket (as [`decode_bucket`](Self::decode_bucket) does) and returns
-    /// the first, without building the list.
-    pub fn check_bucket(&self, bytes: &[u8]) -> DvdResult<Option<u32>> {
-        let mut first = None;
-        self.each_id(bytes, |id| {
-            first.get_or_insert(id);
-        })?;
-        Ok(first)
-    }
-
     fn each_id(&self, bytes: &[u8], mut f: impl FnMut(u32)) -> DvdResult<()> {
         for c in bytes.chunks_exact(BUCKET_ID_LEN) {
             let id = c.try_into().map(u32::from_le_bytes).unwrap_or(u32::MAX);

@@ -17,8 +17,8 @@
 pub mod background_file;
 pub mod compressor;
 pub mod error;
-pub mod exact;
 pub mod fields;
+pub mod find;
 pub mod format;
 pub mod frame;
 pub mod index_table;
@@ -67,16 +67,6 @@ fn room(target: &mut [u8], offset: u32) -> Result<&mut [u8], DvdError> {
     target
         .get_mut(offset as usize..)
         .ok_or_else(|| DvdError::range("offset past the end of the target"))
-}
-
-/// Writes the layout of the record just decompressed into `room[..len]` into
-/// `layout`, when asked for one and the record has the common shape.
-fn lay_out(layout: Option<Uint32ArraySlice>, room: &[u8], len: usize) {
-    if let (Some(mut layout), Some(record)) = (layout, room.get(..len)) {
-        // SAFETY: the call is synchronous on the JS thread, so nothing else
-        // touches the array while it is written.
-        record_layout::record_layout(record, unsafe { layout.as_mut() });
-    }
 }
 
 fn closed(what: &str) -> napi::Error<ErrorCode> {
@@ -169,10 +159,8 @@ pub struct NativeDvdStats {
 #[napi]
 pub struct NativeDvdReader {
     inner: Option<reader::Reader>,
-    /// The file's `match_on` as matchers, when they read only the method and URL.
-    url_matchers: Option<Vec<request_key::UrlMatcher>>,
-    /// The buffer `lookupRequestInto` writes each request's key into.
-    key: RefCell<String>,
+    /// What `find` keeps between lookups.
+    find_state: RefCell<find::FindState>,
 }
 
 impl NativeDvdReader {
@@ -189,9 +177,8 @@ impl NativeDvdReader {
     pub fn open(path: String) -> napi::Result<Self, ErrorCode> {
         let inner = reader::Reader::open(path)?;
         Ok(NativeDvdReader {
-            url_matchers: request_key::url_matchers(inner.match_on()),
+            find_state: RefCell::new(find::FindState::new(inner.match_on())),
             inner: Some(inner),
-            key: RefCell::new(String::new()),
         })
     }
 
@@ -233,123 +220,77 @@ impl NativeDvdReader {
             .map_err(|e| DvdError::new(ErrorCode::Io, e.reason).into())
     }
 
-    /// Like `lookup`, for the hot replay path: the key as a string, the ids
-    /// written into `out`. Returns how many ids there are; when `out` is too
-    /// small, nothing is written and minus that count is returned.
-    #[napi]
-    pub fn lookup_into(
-        &self,
-        key: String,
-        mut out: Uint32ArraySlice,
-    ) -> napi::Result<i64, ErrorCode> {
-        let ids = self.get()?.lookup(key.as_bytes())?;
-        let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-        // SAFETY: the call is synchronous on the JS thread, so nothing else
-        // touches the array while it is written.
-        let all = unsafe { out.as_mut() };
-        let Some(target) = all.get_mut(..ids.len()) else {
-            return Ok(-n);
-        };
-        target.copy_from_slice(&ids);
-        Ok(n)
-    }
-
-    /// `lookupInto` and `recordInto` in one call, for the replay hot path:
-    /// writes the ids whose key hash equals that of `key` into `out` and
-    /// decompresses the first of them into `target` from byte `offset` on.
-    /// Returns `count * 2^32 + length`: `count` ids were written, and the
-    /// first record's `length` bytes are at `offset` (`length` is
-    /// `0xFFFF_FFFF` when it did not fit there: nothing was written to
-    /// `target`). When `out` is too small, or the bucket holds 2^20 ids or
-    /// more, nothing is written and minus the count is returned (use
-    /// `lookupInto` then). With `layout`, the first record's layout is
-    /// written there too when it has the common shape (see
-    /// `native/src/record_layout.rs`), and `layout[1]` is left untouched
-    /// otherwise.
-    #[napi]
-    pub fn lookup_first_into(
-        &self,
-        key: String,
-        mut out: Uint32ArraySlice,
-        mut target: BufferSlice,
-        offset: u32,
-        layout: Option<Uint32ArraySlice>,
-    ) -> napi::Result<i64, ErrorCode> {
-        let r = self.get()?;
-        let ids = r.lookup(key.as_bytes())?;
-        let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-        // SAFETY: the call is synchronous on the JS thread, so nothing else
-        // touches the array while it is written.
-        let all = unsafe { out.as_mut() };
-        // Beyond 2^20 ids the packed result would not stay exact in a JS number.
-        let slots = all.get_mut(..ids.len()).filter(|_| n < 1 << 20);
-        let Some(slots) = slots else {
-            return Ok(-n);
-        };
-        slots.copy_from_slice(&ids);
-        let Some(&first) = ids.first() else {
-            return Ok(0);
-        };
-        let room = room(&mut target, offset)?;
-        let len = match r.read_record(first, room)? {
-            Ok(len) => {
-                lay_out(layout, room, len);
-                u32::try_from(len).unwrap_or(u32::MAX)
-            }
-            Err(_) => u32::MAX,
-        };
-        Ok((n << 32) | i64::from(len))
-    }
-
-    /// The replay fast path, in one call: from a request's dispatch parts
-    /// (`method`, `origin`, `path`) computes its index key when the request
-    /// has the simple form (`native/src/request_key.rs`), and decompresses
-    /// the key's first record into `target` from `offset` on, with its layout
-    /// in `layout`. When that record has the common shape and was recorded
-    /// with exactly this method and URL, returns `only * 2^32 + id`, `only`
-    /// being 1 when it is the only record of its key hash (its length is in
-    /// the layout's spans). Returns `-2 - length` when it does not fit after
-    /// `offset`, and -1 in every other case: look the request up the general
-    /// way (`lookupFirstInto`). A record returned here is always the one the
-    /// general way finds first for the request.
+    /// The lookup behind replay (see `native/src/find.rs`), in one call:
+    /// chooses among the candidates of a request's key, at or after position
+    /// `from`, the first that `plays` (play counts by record id) counts as
+    /// never played, else the last, and decompresses its record into `target`
+    /// from `offset` on, laid out into `result` (slots `FIND_SLOT_*`). Without
+    /// `plays`, chooses the candidate at `from`. The request is given by its
+    /// `key`, or when `key` is null by its dispatch parts (`method` as sent,
+    /// `origin`, `path`), keyed here when it has the simple form; otherwise the
+    /// status is `FIND_NOT_SIMPLE`.
     #[napi(
-        ts_args_type = "method: string, origin: string, path: string, target: Buffer, offset: number, layout: Uint32Array"
+        ts_args_type = "key: string | null, method: string, origin: string, path: string, from: number, plays: Uint32Array | null, target: Buffer, offset: number, result: Uint32Array"
     )]
-    pub fn lookup_request_into(
+    #[allow(clippy::too_many_arguments)]
+    pub fn find(
         &self,
+        key: Option<String>,
         method: ShortText<64>,
         origin: ShortText<1024>,
         path: ShortText<8192>,
+        from: u32,
+        plays: Option<Uint32ArraySlice>,
         mut target: BufferSlice,
         offset: u32,
-        mut layout: Uint32ArraySlice,
-    ) -> napi::Result<f64, ErrorCode> {
+        mut result: Uint32ArraySlice,
+    ) -> napi::Result<(), ErrorCode> {
         let r = self.get()?;
-        let (Some(matchers), Some(method), Some(origin), Some(path)) = (
-            &self.url_matchers,
-            method.text(),
-            origin.text(),
-            path.text(),
-        ) else {
-            return Ok(-1.0);
+        let query = match (&key, method.text(), origin.text(), path.text()) {
+            (Some(key), ..) => find::Query::Key(key.as_bytes()),
+            (None, Some(method), Some(origin), Some(path)) => find::Query::Parts {
+                method,
+                origin,
+                path,
+            },
+            // A part too long for the simple form.
+            _ => find::Query::Parts {
+                method: "",
+                origin: "",
+                path: "",
+            },
         };
         // Never busy: nothing calls back into JavaScript during a lookup.
-        let Ok(mut key) = self.key.try_borrow_mut() else {
-            return Ok(-1.0);
+        let Ok(mut state) = self.find_state.try_borrow_mut() else {
+            return Err(DvdError::new(ErrorCode::Io, "reader busy".to_owned()).into());
         };
         let room = room(&mut target, offset)?;
+        let plays = plays.as_ref().map(|p| p.as_ref());
         // SAFETY: the call is synchronous on the JS thread, so nothing else
         // touches the array while it is written.
-        let layout = unsafe { layout.as_mut() };
-        Ok(
-            match exact::find_exact(r, matchers, (method, origin, path), &mut key, room, layout)? {
-                exact::Exact::Found { id, only } => {
-                    f64::from(u8::from(only)) * 4_294_967_296.0 + f64::from(id)
-                }
-                exact::Exact::NoRoom(len) => -2.0 - len as f64,
-                exact::Exact::NotFound => -1.0,
-            },
-        )
+        let result = unsafe { result.as_mut() };
+        Ok(find::find(
+            r, &mut state, &query, from, plays, room, result,
+        )?)
+    }
+
+    /// Decompresses record `id` into `target` from `offset` on, laid out into
+    /// `result` as by `find` (status `FIND_NO_ROOM` and the needed length
+    /// when it does not fit: nothing is written to `target` then).
+    #[napi]
+    pub fn read(
+        &self,
+        id: u32,
+        mut target: BufferSlice,
+        offset: u32,
+        mut result: Uint32ArraySlice,
+    ) -> napi::Result<(), ErrorCode> {
+        let r = self.get()?;
+        let room = room(&mut target, offset)?;
+        // SAFETY: as in `find`.
+        let result = unsafe { result.as_mut() };
+        find::read(r, id, room, result)?;
+        Ok(())
     }
 
     /// Decompressed bytes of record `id` (a MessagePack value).
@@ -361,31 +302,6 @@ impl NativeDvdReader {
     ) -> napi::Result<BufferSlice<'env>, ErrorCode> {
         let r = self.get()?;
         js_buffer(env, r.record_len(id)?, |out| r.record_into_slice(id, out))
-    }
-
-    /// Decompresses record `id` into `target` from byte `offset` on (default
-    /// 0) and returns its length. When the room after `offset` is too small
-    /// nothing is written and the needed length is returned as a negative
-    /// number. Lets the hot replay path fill one large Buffer record after
-    /// record instead of allocating one per record. With `layout`, the
-    /// record's layout is written there as by `lookupFirstInto`.
-    #[napi]
-    pub fn record_into(
-        &self,
-        id: u32,
-        mut target: BufferSlice,
-        offset: Option<u32>,
-        layout: Option<Uint32ArraySlice>,
-    ) -> napi::Result<i64, ErrorCode> {
-        let len = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        let room = room(&mut target, offset.unwrap_or(0))?;
-        Ok(match self.get()?.read_record(id, room)? {
-            Ok(n) => {
-                lay_out(layout, room, n);
-                len(n)
-            }
-            Err(n) => -len(n),
-        })
     }
 
     /// Normalized match fields of record `id`, as given to `add`.
@@ -442,3 +358,43 @@ impl NativeDvdReader {
 pub fn xxh64_key(key: BufferSlice) -> BigInt {
     BigInt::from(index_table::key_hash(&key))
 }
+
+// Slots and statuses of the result array of `NativeDvdReader.find` and `read`
+// (see `native/src/find.rs`), for TypeScript.
+
+/// Result slot: the status (`FIND_FOUND`, `FIND_NONE`, `FIND_NOT_SIMPLE`, `FIND_NO_ROOM`).
+#[napi]
+pub const FIND_SLOT_STATUS: u32 = find::SLOT_STATUS as u32;
+/// Result slot: number of candidates of the key.
+#[napi]
+pub const FIND_SLOT_COUNT: u32 = find::SLOT_COUNT as u32;
+/// Result slot: position of the chosen candidate among them.
+#[napi]
+pub const FIND_SLOT_POSITION: u32 = find::SLOT_POSITION as u32;
+/// Result slot: the chosen record's id.
+#[napi]
+pub const FIND_SLOT_ID: u32 = find::SLOT_ID as u32;
+/// Result slot: its length in bytes (needed, with `FIND_NO_ROOM`).
+#[napi]
+pub const FIND_SLOT_LENGTH: u32 = find::SLOT_LENGTH as u32;
+/// Result slot: 1 when it was recorded with exactly the method and URL given as parts.
+#[napi]
+pub const FIND_SLOT_SAME_REQUEST: u32 = find::SLOT_SAME_REQUEST as u32;
+/// Result slot: the first of the record's layout (see `native/src/record_layout.rs`).
+#[napi]
+pub const FIND_SLOT_LAYOUT: u32 = find::SLOT_LAYOUT as u32;
+/// Length of the result array.
+#[napi]
+pub const FIND_RESULT_LEN: u32 = find::RESULT_LEN as u32;
+/// Status: a candidate was chosen and its record read.
+#[napi]
+pub const FIND_FOUND: u32 = find::FOUND;
+/// Status: no candidate at or after `from`.
+#[napi]
+pub const FIND_NONE: u32 = find::NONE;
+/// Status: the request given by its parts is not of the simple form; look it up by its key.
+#[napi]
+pub const FIND_NOT_SIMPLE: u32 = find::NOT_SIMPLE;
+/// Status: the chosen record does not fit after `offset`; read it into a larger target.
+#[napi]
+pub const FIND_NO_ROOM: u32 = find::NO_ROOM;

@@ -500,14 +500,20 @@ impl Reader {
         Ok(out)
     }
 
-    /// The first id of the records whose key hash is that of `key`, and whether it is the only
-    /// one; `None` when there is none. The replay fast path's lookup: no list is built.
-    pub fn first_of(&self, key: &[u8]) -> DvdResult<Option<(u32, bool)>> {
+    /// The candidates of `key`: the ids of the records whose key hash is that of `key`, in
+    /// recording order, read one by one (a key with thousands of recordings costs nothing more),
+    /// and that hash.
+    pub fn candidates(&self, key: &[u8]) -> DvdResult<(u64, Candidates<'_>)> {
+        let hash = key_hash(key);
         let t = self.table()?;
-        let bytes = t.probe_with(key_hash(key), &|r| self.ensure(SEC_HASH, r))?;
-        // Every id is checked, as `lookup` checks them: both refuse the same buckets.
-        let first = t.check_bucket(bytes)?;
-        Ok(first.map(|id| (id, bytes.len() == BUCKET_ID_LEN)))
+        let bytes = t.probe_with(hash, &|r| self.ensure(SEC_HASH, r))?;
+        Ok((
+            hash,
+            Candidates {
+                bytes,
+                count: self.layout.count,
+            },
+        ))
     }
 
     fn entry(&self, id: u32) -> DvdResult<(usize, usize, usize)> {
@@ -741,3 +747,39 @@ impl Reader {
 #[cfg(test)]
 #[path = "reader_tests.rs"]
 mod tests;
+
+/// The ids of a hash bucket, as [`Reader::candidates`] gives them.
+pub struct Candidates<'a> {
+    bytes: &'a [u8],
+    /// Number of records: every id is below it.
+    count: u32,
+}
+
+impl Candidates<'_> {
+    /// Number of ids.
+    pub fn len(&self) -> u32 {
+        u32::try_from(self.bytes.len() / BUCKET_ID_LEN).unwrap_or(u32::MAX)
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.len() < BUCKET_ID_LEN
+    }
+
+    /// The id at `position` (below [`len`](Self::len)), checked to be a record id.
+    pub fn id(&self, position: u32) -> DvdResult<u32> {
+        let at = position as usize * BUCKET_ID_LEN;
+        let id = self
+            .bytes
+            .get(at..at + BUCKET_ID_LEN)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .unwrap_or(u32::MAX);
+        if id >= self.count {
+            return Err(DvdError::corrupt(format!(
+                "hash bucket holds invalid record id {id}"
+            )));
+        }
+        Ok(id)
+    }
+}

@@ -276,7 +276,7 @@ fn a_lying_record_length_is_refused_before_its_bytes_are_read() {
 }
 
 #[test]
-fn first_of_a_bucket_is_its_first_id_and_whether_it_is_alone() {
+fn candidates_are_the_ids_of_a_bucket_in_recording_order() {
     let dir = test_dir("first-of");
     let path = dir.join("f.dvd.lz4");
     let mut w = Writer::create(&path, "m").unwrap();
@@ -286,19 +286,20 @@ fn first_of_a_bucket_is_its_first_id_and_whether_it_is_alone() {
     }
     w.finish().unwrap();
     let r = Reader::open(&path).unwrap();
-    assert_eq!(r.first_of(b"a").unwrap(), Some((0, false)));
-    assert_eq!(r.first_of(b"b").unwrap(), Some((1, true)));
-    assert_eq!(r.first_of(b"c").unwrap(), Some((3, true)));
-    assert_eq!(r.first_of(b"z").unwrap(), None);
     for key in [&b"a"[..], b"b", b"c", b"z"] {
-        let ids = r.lookup(key).unwrap();
-        let expected = ids.first().map(|&id| (id, ids.len() == 1));
-        assert_eq!(r.first_of(key).unwrap(), expected);
+        let (hash, candidates) = r.candidates(key).unwrap();
+        assert_eq!(hash, crate::index_table::key_hash(key));
+        let ids: Vec<u32> = (0..candidates.len())
+            .map(|at| candidates.id(at).unwrap())
+            .collect();
+        assert_eq!(ids, r.lookup(key).unwrap());
+        assert_eq!(candidates.is_empty(), ids.is_empty());
     }
+    assert_eq!(r.lookup(b"a").unwrap(), vec![0, 2, 4]);
 }
 
 #[test]
-fn first_of_refuses_a_bucket_holding_an_invalid_id_as_lookup_does() {
+fn a_candidate_with_an_invalid_id_is_refused_as_lookup_refuses_its_bucket() {
     let dir = test_dir("first-of-bad");
     let path = dir.join("f.dvd.lz4");
     let mut w = Writer::create(&path, "m").unwrap();
@@ -324,10 +325,12 @@ fn first_of_refuses_a_bucket_holding_an_invalid_id_as_lookup_does() {
     std::fs::write(&path, &bytes).unwrap();
     let r = Reader::open(&path).unwrap();
     let general = r.lookup(b"a").unwrap_err();
-    let first = r.first_of(b"a").unwrap_err();
+    let (_, candidates) = r.candidates(b"a").unwrap();
+    assert_eq!(candidates.id(0).unwrap(), 0);
+    let bad = candidates.id(1).unwrap_err();
     assert_eq!(general.code, ErrorCode::Corrupt, "{general}");
-    assert_eq!(first.code, general.code, "{first}");
-    assert_eq!(r.first_of(b"b").unwrap(), Some((2, true)));
+    assert_eq!(bad.code, general.code, "{bad}");
+    assert_eq!(r.candidates(b"b").unwrap().1.id(0).unwrap(), 2);
 }
 
 #[test]
