@@ -40,14 +40,11 @@ export function bodyText(recording: Recording): string {
  */
 export async function savedText(file: string): Promise<string> {
   const recordings = await savedRecordings(file)
-  return JSON.stringify(recordings, (_key, value: unknown) =>
-    value instanceof Uint8Array ? Buffer.from(value).toString('latin1') : isBufferJson(value) ? '' : value,
-  )
-}
-
-/** What `Buffer#toJSON` gives, which the replacer sees before the Buffer itself. */
-function isBufferJson(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'Buffer'
+  // The replacer sees what a Buffer's toJSON made of it; its holder still has the bytes.
+  return JSON.stringify(recordings, function (this: Record<string, unknown>, key, value: unknown) {
+    const raw = this[key]
+    return raw instanceof Uint8Array ? Buffer.from(raw).toString('latin1') : value
+  })
 }
 
 /** Writes `recordings` into a new DVD `file`, in the format its name says. */

@@ -52,7 +52,7 @@ export function hooksSuite(test: TestFn, format: Format): void {
     const { server, file } = await recordOnce(options, async (dvd, origin) => {
       await get(dvd, `${origin}/json?token=live-token`)
     })
-    t.false((await savedText(file)).includes('live-token'))
+    t.is((await savedRecordings(file))[0]!.request.url, `${server.origin}/json?token=REDACTED`)
     await server.close()
     const play = await DVDLoader.open(file, { ...options, recordMode: 'none' })
     t.is((await get(play, `${server.origin}/json?token=another-token`)).status, 200)
