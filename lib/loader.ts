@@ -16,7 +16,7 @@ import {
   unusedWarning,
 } from './dvd.js'
 import { DVDFormatError, DVDNotFoundError, InvalidOptionError } from './errors.js'
-import { type BinarySource, BinaryStore, openBinaryStore, writeBinary } from './formats/binary.js'
+import { type BinarySource, BinaryStore, openBinaryStore, writeBinaryAsync } from './formats/binary.js'
 import { serializeHar } from './formats/har.js'
 import { readHarFile } from './formats/har_stream.js'
 import { parseJson, serializeJson } from './formats/json.js'
@@ -329,7 +329,7 @@ export class LoadedDVD {
       }
       for (const recording of dvd.added()) yield { kind: 'recording', recording }
     }
-    writeBinary(this.file, sources(), dvd.settings.matchOn)
+    await writeBinaryAsync(this.file, sources(), dvd.settings.matchOn)
   }
 
   /**

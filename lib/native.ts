@@ -80,6 +80,8 @@ export interface BinaryReader {
 export interface BinaryWriter {
   add(record: Buffer, key: Buffer, matchFields: Buffer): number
   finish(): void
+  /** `finish()` on a worker thread; the writer is closed at once. */
+  finishAsync(): Promise<void>
   abort(): void
 }
 
@@ -114,13 +116,16 @@ export function binaryBackend(): 'native' | 'typescript' {
   return process.env[NATIVE_ENV] !== '0' && nativeBinding() ? 'native' : 'typescript'
 }
 
-/** Turns an addon or fallback error (`DVD_ERR_*: …`) into a {@link DVDFormatError} naming the file. */
+/**
+ * Turns an addon or fallback error (its `code` a `DVD_ERR_*`, its message starting with that code)
+ * into a {@link DVDFormatError} naming the file.
+ */
 export function asFormatError(file: string, error: unknown): DVDError {
   if (error instanceof DVDError) return error
   const message = error instanceof Error ? error.message : String(error)
-  const code =
-    /^(DVD_ERR_[A-Z_]+)/.exec(message)?.[1] ?? (error as { code?: string }).code ?? 'DVD_ERR_FORMAT'
-  const problem = message.replace(/^DVD_ERR_[A-Z_]+:\s*/, '')
+  const given = (error as { code?: unknown } | null)?.code
+  const code = typeof given === 'string' && given.startsWith('DVD_ERR_') ? given : 'DVD_ERR_FORMAT'
+  const problem = message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message
   return new DVDFormatError(file, '', problem, { cause: error, code })
 }
 

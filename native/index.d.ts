@@ -89,6 +89,13 @@ export declare class NativeDvdWriter {
    * over the target path. The writer is closed afterwards.
    */
   finish(): void
+  /**
+   * `finish()` off the JavaScript thread: the index is written, the file
+   * fsynced and renamed on a worker thread, and the promise settles once
+   * the target holds the new file (or rejects, the target left as it was).
+   * The writer is closed as soon as this is called.
+   */
+  finishAsync(): Promise<void>
   /** Deletes the temporary file; the target is left untouched. Idempotent. */
   abort(): void
 }

@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { Unpackr } from 'msgpackr'
-import { DVDFormatError, DVDLoader, type LoadedDVD } from '../lib/index.js'
+import { BinaryDVDWriter } from '../lib/formats/binary.js'
+import { DEFAULT_MATCH_ON, DVDFormatError, DVDLoader, DVDSaveError, type LoadedDVD } from '../lib/index.js'
 import { startServer } from './helpers/server.js'
 import { tempDir } from './helpers/tmp.js'
 
@@ -190,4 +191,28 @@ test('a JSON DVD under a .dvd.lz4 name still opens, by its content', async (t) =
   t.is(dvd.format, 'json')
   t.is(dvd.count, 0)
   await dvd.close()
+})
+
+test('the last step of a binary save runs off the JavaScript thread and settles once the file is in place', async (t) => {
+  const file = join(tempDir(), 'async.dvd.lz4')
+  const recording = {
+    request: { method: 'GET', url: 'https://a.test/x', headers: [] },
+    outcome: { status: 200, headers: [], body: Buffer.from('saved') },
+  }
+  const writer = new BinaryDVDWriter(file, DEFAULT_MATCH_ON)
+  writer.add({ kind: 'recording', recording })
+  await writer.finishAsync()
+  // The writer was handed to the worker thread: nothing more can be added.
+  t.throws(() => writer.add({ kind: 'recording', recording }), { message: /writer is closed/ })
+  const dvd = await DVDLoader.open(file, { recordMode: 'none' })
+  const res = await fetch('https://a.test/x', { dispatcher: dvd.dispatcher } as unknown as RequestInit)
+  t.is(await res.text(), 'saved')
+  await dvd.close()
+  // A failed one (a directory where the file goes) rejects with DVDSaveError, and leaves the
+  // target as it was.
+  const target = join(tempDir(), 'blocked.dvd.lz4')
+  mkdirSync(target)
+  const blocked = new BinaryDVDWriter(target, DEFAULT_MATCH_ON)
+  await t.throwsAsync(blocked.finishAsync(), { instanceOf: DVDSaveError })
+  t.true(statSync(target).isDirectory())
 })

@@ -538,6 +538,18 @@ export class BinaryDVDWriter {
     }
   }
 
+  /**
+   * `finish()` off the JavaScript thread: the index is written, the file fsynced and renamed on a
+   * worker thread, and the promise settles once the target holds the new file.
+   */
+  async finishAsync(): Promise<void> {
+    try {
+      await this.#writer.finishAsync()
+    } catch (error) {
+      throw new DVDSaveError(this.#file, error, 'cannot finish it')
+    }
+  }
+
   /** Deletes the temporary file; the target is left as it was. */
   abort(): void {
     this.#writer.abort()
@@ -554,17 +566,56 @@ export function writeBinary(
   matchOn: readonly MatcherName[],
   onProgress?: (written: number) => void,
 ): number {
+  const writer = addAll(file, sources, matchOn, onProgress)
+  try {
+    writer.finish()
+  } catch (error) {
+    writer.abort()
+    throw asSaveError(file, error)
+  }
+  return writer.count
+}
+
+/**
+ * {@link writeBinary} whose last step (index, fsync, rename) runs off the JavaScript thread: what a
+ * DVD's `close()` awaits, so that saving does not block the rest of the process.
+ */
+export async function writeBinaryAsync(
+  file: string,
+  sources: Iterable<BinarySource>,
+  matchOn: readonly MatcherName[],
+): Promise<number> {
+  const writer = addAll(file, sources, matchOn)
+  try {
+    await writer.finishAsync()
+  } catch (error) {
+    writer.abort()
+    throw error
+  }
+  return writer.count
+}
+
+/** A writer with every source added (the records compressed into its temporary file). */
+function addAll(
+  file: string,
+  sources: Iterable<BinarySource>,
+  matchOn: readonly MatcherName[],
+  onProgress?: (written: number) => void,
+): BinaryDVDWriter {
   const writer = new BinaryDVDWriter(file, matchOn)
   try {
     for (const source of sources) {
       writer.add(source)
       onProgress?.(writer.count)
     }
-    writer.finish()
   } catch (error) {
     writer.abort()
-    // A recording that could not be read (from the DVD being converted) keeps its own error.
-    throw error instanceof DVDError ? error : new DVDSaveError(file, error, 'cannot write it')
+    throw asSaveError(file, error)
   }
-  return writer.count
+  return writer
+}
+
+/** A recording that could not be read (from the DVD being converted) keeps its own error. */
+function asSaveError(file: string, error: unknown): DVDError {
+  return error instanceof DVDError ? error : new DVDSaveError(file, error, 'cannot write it')
 }

@@ -32,8 +32,9 @@ mod test_dir;
 pub mod writer;
 
 use error::{DvdError, ErrorCode};
-use napi::bindgen_prelude::{BigInt, BufferSlice, FromNapiValue, Uint32ArraySlice};
+use napi::bindgen_prelude::{AsyncTask, BigInt, BufferSlice, FromNapiValue, Uint32ArraySlice};
 use napi::Env;
+use napi::Task;
 use napi_derive::napi;
 use short_text::ShortText;
 use std::cell::RefCell;
@@ -114,12 +115,44 @@ impl NativeDvdWriter {
         Ok(w.finish()?)
     }
 
+    /// `finish()` off the JavaScript thread: the index is written, the file
+    /// fsynced and renamed on a worker thread, and the promise settles once
+    /// the target holds the new file (or rejects, the target left as it was).
+    /// The writer is closed as soon as this is called.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn finish_async(&mut self) -> napi::Result<AsyncTask<FinishTask>, ErrorCode> {
+        let w = self.inner.take().ok_or_else(|| closed("writer"))?;
+        Ok(AsyncTask::new(FinishTask { writer: Some(w) }))
+    }
+
     /// Deletes the temporary file; the target is left untouched. Idempotent.
     #[napi]
     pub fn abort(&mut self) {
         if let Some(mut w) = self.inner.take() {
             w.abort();
         }
+    }
+}
+
+/// The work of `NativeDvdWriter.finishAsync`, run on a libuv worker thread.
+pub struct FinishTask {
+    writer: Option<writer::Writer>,
+}
+
+impl Task for FinishTask {
+    type Output = Result<(), DvdError>;
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(match self.writer.take() {
+            Some(mut w) => w.finish(),
+            None => Err(DvdError::closed("writer is closed".to_owned())),
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<()> {
+        // A task rejects with a generic status; the message keeps the `DVD_ERR_*` code.
+        output.map_err(|e| napi::Error::new(napi::Status::GenericFailure, e.to_string()))
     }
 }
 
