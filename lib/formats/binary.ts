@@ -353,9 +353,13 @@ export class BinaryStore implements RecordingStore {
       let bytes = this.#scratch
       try {
         // One call finds the candidates, chooses one on its plays and decompresses it; a second
-        // only for a request the reader cannot key, or a record larger than the scratch buffer.
+        // only for a request the reader cannot key or finds nowhere, or a record larger than the
+        // scratch buffer.
         if (parts) reader.find(null, parts.method, parts.origin, parts.path, from, counts, bytes, 0, result)
-        if (!parts || result[SLOT_STATUS] === NOT_SIMPLE) {
+        // Nothing under the key the reader computed: confirmed by TypeScript's own key, so that the
+        // two ways of keying a request can only differ in cost.
+        const again = result[SLOT_STATUS] === NOT_SIMPLE || (result[SLOT_STATUS] === NONE && from === 0)
+        if (!parts || again) {
           reader.find(query.key(), '', '', '', from, counts, bytes, 0, result)
         }
         const status = result[SLOT_STATUS]

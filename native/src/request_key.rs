@@ -3,12 +3,13 @@
 //! that `keyOf` in `lib/matchers.ts` gives for the same request (its
 //! `simpleRequestKey` branch, whose rules this file repeats).
 //!
-//! The replay fast path uses it so that a lookup needs no key from
-//! JavaScript. Anything outside the simple form answers `None` and the caller
-//! computes the key in TypeScript; and a found record is used only when it
-//! was recorded with exactly the same method and URL (see `exact.rs`), so a
-//! mistake here could only send requests down the general path, never answer
-//! one wrongly.
+//! The reader's `find` uses it so that a lookup through `fetch` needs no key
+//! from JavaScript. Anything outside the simple form answers `None` and the
+//! caller computes the key in TypeScript; a found record whose method and URL
+//! differ from the request's has its key compared in TypeScript, and a request
+//! found nowhere is looked up again by the key TypeScript computes (see
+//! `lib/formats/binary.ts`), so a mistake here could only cost a second
+//! lookup, never a wrong answer or a missed one.
 //!
 //! The simple form: an upper- or lower-case ASCII-letter method; an origin
 //! `http(s)://host[:port]` with a lower-case host name whose last label starts
