@@ -174,13 +174,6 @@ async function handle(request: Request, controller: RequestController): Promise<
   }
   if (dvd.settings.mode === 'passthrough') return goLive(request, raw, controller)
   try {
-    // The replay fast path, when the key reads the method and URL only: the body is not read.
-    const exact = dvd.replayExact(request.method, ...splitUrl(request.url))
-    if (exact !== undefined) {
-      return controller.respondWith(
-        toResponse(exact, request.method, undefined, dvd.settings.timing ?? 0, raw),
-      )
-    }
     const incoming: DVDRequest = {
       method: request.method,
       url: request.url,
@@ -188,7 +181,9 @@ async function handle(request: Request, controller: RequestController): Promise<
       body: request.body ? Buffer.from(await request.arrayBuffer()) : null,
     }
     if (!incoming.body?.length) incoming.body = null
-    const decision = dvd.decide(incoming)
+    // The dispatch parts let a binary DVD's reader key the request itself (see DVD.decide).
+    const [origin, path] = splitUrl(request.url)
+    const decision = dvd.decide(incoming, { method: request.method, origin, path })
     switch (decision.kind) {
       case 'live':
         return goLive(request, raw, controller)
@@ -199,13 +194,7 @@ async function handle(request: Request, controller: RequestController): Promise<
         return goLive(request, raw, controller, cancel)
       }
       case 'replay':
-        return await play(
-          raw,
-          controller,
-          decision.recording.outcome,
-          request.method,
-          dvd.settings.timing ?? 0,
-        )
+        return await play(raw, controller, decision.outcome, request.method, dvd.settings.timing ?? 0)
     }
   } catch (error) {
     controller.errorWith(error instanceof Error ? error : new Error(String(error)))
