@@ -6,10 +6,11 @@ import { sseEvent, startStreamServer } from './helpers/stream_server.js'
 import { tempDir } from './helpers/tmp.js'
 import { fetchChunks, type SeenStream } from './suites/streams.js'
 
-// Timing on a shared, loaded machine is coarse: timers fire late, never early. The bounds below
-// only tell "waited for its offset" from "came at once" and "half as long" from "as long".
+// Timing on a shared, loaded machine is coarse: timers fire late (seen: half a second late under
+// a load of 12 on 2 cores), never early. The bounds below only tell "waited for its offset" from
+// "came at once", "half as long" from "as long", and "stopped" from "waited for the next chunk".
 const EARLY_MS = 3
-const LATE_MS = 300
+const LATE_MS = 1500
 
 /** Records `path` of a fresh stream server into a new DVD file and returns what fetch saw live. */
 async function record(
@@ -89,7 +90,7 @@ test("timing: 'recorded' hands each chunk over at its recorded offset", async (t
 })
 
 test('a timing factor of 0.5 plays a stream in about half its recorded time', async (t) => {
-  const { file } = await record('/ndjson?n=5&gap=150')
+  const { file } = await record('/ndjson?n=5&gap=600')
   const { url, offsets } = recorded(file)
   const total = offsets.at(-1)!
   const replayed = await replay(file, url, { timing: 0.5 })
@@ -108,7 +109,7 @@ test('by default a stream replays in its chunks without waiting for their offset
 })
 
 test('an abort during a timed replay stops it at once', async (t) => {
-  const { file, url } = await record('/sse?n=4&gap=250', 'dvd.lz4')
+  const { file, url } = await record('/sse?n=2&gap=2500', 'dvd.lz4')
   const dvd = await DVDLoader.open(file, { recordMode: 'none', timing: 'recorded' })
   const controller = new AbortController()
   let abortedAt = 0
@@ -124,7 +125,7 @@ test('an abort during a timed replay stops it at once', async (t) => {
   await dvd.close()
   t.is(seen.chunks.length, 1)
   t.is(seen.error?.name, 'AbortError/AbortError')
-  // The next chunk was due 250 ms later; stopping waited for none of it.
-  t.true(stoppedAfter < 200, `stopped ${stoppedAfter} ms after the abort`)
-  t.true(performance.now() - started < 500)
+  // The next chunk was due 2.5 s later; stopping waited for none of it.
+  t.true(stoppedAfter < 1500, `stopped ${stoppedAfter} ms after the abort`)
+  t.true(performance.now() - started < 2000)
 })
