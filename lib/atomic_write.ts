@@ -7,7 +7,7 @@
  * {@link DVDSaveError}.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { mkdir, open, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { DVDError, DVDSaveError } from './errors.js'
@@ -27,13 +27,140 @@ export function prepareTarget(file: string): void {
   }
 }
 
+/** A new temporary file name beside `file`. */
+function tempPath(file: string): string {
+  return join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+}
+
+/**
+ * A file written piece by piece while a DVD is recorded: appended to a temporary file beside the
+ * target, then flushed to disk and renamed over it by {@link commit}, or deleted by
+ * {@link abort}. Pieces are gathered into batches of about 1 MiB, each written in one call; any
+ * byte appended can be read back, written yet or not.
+ */
+export class AtomicFile {
+  readonly file: string
+  readonly temp: string
+  #fd: number | undefined
+  #pending: Buffer[] = []
+  #pendingBytes = 0
+  /** Bytes written to the temporary file so far. */
+  #written = 0
+  #committed = false
+
+  /** Creates the missing folders and the temporary file. */
+  constructor(file: string) {
+    prepareTarget(file)
+    this.file = file
+    this.temp = tempPath(file)
+    try {
+      this.#fd = openSync(this.temp, 'wx+')
+    } catch (cause) {
+      throw new DVDSaveError(file, cause, `cannot create the temporary file ${this.temp}`)
+    }
+  }
+
+  /** Bytes appended so far. */
+  get size(): number {
+    return this.#written + this.#pendingBytes
+  }
+
+  /** Appends `chunk`; returns its length in bytes. */
+  append(chunk: string | Uint8Array): number {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    this.#pending.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+    this.#pendingBytes += bytes.byteLength
+    if (this.#pendingBytes >= BATCH_BYTES) this.#flush()
+    return bytes.byteLength
+  }
+
+  /** `length` bytes appended from `position` on (from the target once committed). */
+  read(position: number, length: number): Buffer {
+    if (this.#committed) return readAt(this.file, position, length)
+    if (position + length > this.#written) this.#flush()
+    try {
+      return readFully(this.#open(), this.temp, position, length)
+    } catch (cause) {
+      throw new DVDSaveError(this.file, cause, `cannot read back ${this.temp}`)
+    }
+  }
+
+  /** Writes what is left, flushes the file to disk and renames it over the target. */
+  commit(): void {
+    let step = `cannot write ${this.temp}`
+    try {
+      this.#flush()
+      step = `cannot flush ${this.temp} to disk`
+      fsyncSync(this.#open())
+      closeSync(this.#open())
+      this.#fd = undefined
+      step = `cannot rename ${this.temp} onto it`
+      renameSync(this.temp, this.file)
+      this.#committed = true
+    } catch (cause) {
+      this.abort()
+      throw cause instanceof DVDSaveError ? cause : new DVDSaveError(this.file, cause, step)
+    }
+  }
+
+  /** Deletes the temporary file; the target is left as it was. Idempotent. */
+  abort(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd)
+    this.#fd = undefined
+    this.#pending = []
+    rmSync(this.temp, { force: true })
+  }
+
+  #open(): number {
+    if (this.#fd === undefined) throw new Error(`${this.temp} is closed`)
+    return this.#fd
+  }
+
+  #flush(): void {
+    if (this.#pendingBytes === 0) return
+    const batch = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending)
+    try {
+      let done = 0
+      while (done < batch.length)
+        done += writeSync(this.#open(), batch, done, batch.length - done, this.#written + done)
+    } catch (cause) {
+      throw new DVDSaveError(this.file, cause, `cannot write ${this.temp}`)
+    }
+    this.#written += batch.length
+    this.#pending = []
+    this.#pendingBytes = 0
+  }
+}
+
+/** `length` bytes of `file` from `position` on. */
+function readAt(file: string, position: number, length: number): Buffer {
+  const fd = openSync(file, 'r')
+  try {
+    return readFully(fd, file, position, length)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** `length` bytes of the open file `fd` from `position` on. */
+function readFully(fd: number, file: string, position: number, length: number): Buffer {
+  const bytes = Buffer.allocUnsafe(length)
+  let done = 0
+  while (done < length) {
+    const n = readSync(fd, bytes, done, length - done, position + done)
+    if (n === 0) throw new Error(`${file} is shorter than what was written to it`)
+    done += n
+  }
+  return bytes
+}
+
 /** Replaces `file` with the concatenation of `chunks`, atomically. */
 export async function writeFileAtomic(
   file: string,
   chunks: Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>,
 ): Promise<void> {
   const dir = dirname(file)
-  const temp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  const temp = tempPath(file)
   let step = `cannot create the folder ${dir}`
   try {
     await mkdir(dir, { recursive: true })

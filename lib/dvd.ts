@@ -85,6 +85,15 @@ export interface RecordingStore {
   get(id: number): Recording
 }
 
+/**
+ * Where the recordings made in a session go: in memory ({@link MemoryStore}), or straight to the
+ * file being written (formats/streamed_session.ts), so that recording holds only an index.
+ */
+export interface SessionStore extends RecordingStore {
+  /** Appends a recording and returns its id (from 0, counted among the session's recordings). */
+  add(recording: Recording): number
+}
+
 /** A candidate of a {@link MemoryStore}: the recording itself. */
 class MemoryCandidate implements Candidate {
   constructor(
@@ -103,7 +112,7 @@ class MemoryCandidate implements Candidate {
 }
 
 /** A store held in memory, indexed by key once when built. */
-export class MemoryStore implements RecordingStore {
+export class MemoryStore implements SessionStore {
   readonly #recordings: Recording[]
   readonly #index = new Map<string, Bucket>()
   readonly #matchOn: readonly MatcherName[]
@@ -276,7 +285,7 @@ const NO_FILTERS: ParameterFilters = new Map()
 export class DVD {
   readonly settings: DVDSettings
   readonly #base: RecordingStore
-  readonly #added: MemoryStore
+  readonly #added: SessionStore
   readonly #plays = new PlayCounts()
   readonly #baseOnly: readonly RecordingStore[]
   readonly #both: readonly RecordingStore[]
@@ -290,10 +299,11 @@ export class DVD {
   readonly #lookupUnprepared: boolean
   #dirty = false
 
-  constructor(base: RecordingStore, settings: DVDSettings) {
+  /** `added` receives the recordings made in this session (default: kept in memory). */
+  constructor(base: RecordingStore, settings: DVDSettings, added?: SessionStore) {
     this.#base = base
     this.settings = settings
-    this.#added = new MemoryStore([], settings.matchOn, base.count)
+    this.#added = added ?? new MemoryStore([], settings.matchOn, base.count)
     this.#baseOnly = [base]
     this.#both = [base, this.#added]
     this.#redaction = {

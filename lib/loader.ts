@@ -16,10 +16,13 @@ import {
   unusedWarning,
 } from './dvd.js'
 import { DVDFormatError, DVDNotFoundError, InvalidOptionError } from './errors.js'
-import { type BinarySource, BinaryStore, openBinaryStore, writeBinaryAsync } from './formats/binary.js'
+import { type BinarySource, baseSources, openBinaryStore, writeBinaryAsync } from './formats/binary.js'
+import { binarySessionFormat } from './formats/binary_session.js'
 import { serializeHar } from './formats/har.js'
 import { readHarFile } from './formats/har_stream.js'
-import { parseJson, serializeJson } from './formats/json.js'
+import { jsonLayout, parseJson, parseRecordingValue, serializeJson } from './formats/json.js'
+import { type SessionFormat, StreamedSession } from './formats/streamed_session.js'
+import { textSessionFormat } from './formats/text_session.js'
 import { installGlobal, networkDispatcher, uninstallGlobal } from './install.js'
 import { interceptNodeHttp, nodeHttpRecorded } from './intercept/node_http.js'
 import { DVDDispatcher } from './intercept.js'
@@ -161,6 +164,19 @@ async function openStore(
   return new MemoryStore(recordings, matchOn)
 }
 
+/** How the recordings of a session are written to `file` as they are made, when they are. */
+function streamedFormat(
+  file: string,
+  format: DVDFormat,
+  matchOn: readonly MatcherName[],
+  decodeCompressed: boolean,
+): SessionFormat | undefined {
+  if (format === 'binary') return binarySessionFormat(file, matchOn)
+  if (format !== 'json') return undefined
+  const parse = (value: unknown, index: number) => parseRecordingValue(value, index, file)
+  return textSessionFormat(file, jsonLayout({ decodeCompressed }), parse, matchOn)
+}
+
 /** Options of {@link LoadedDVD.close}. */
 export interface CloseOptions {
   /**
@@ -211,6 +227,8 @@ export class LoadedDVD {
    */
   readonly dispatcher: Dispatcher
   readonly #close: CloseSettings
+  /** Where the new recordings are being written, when they are written as they are made. */
+  readonly #session: StreamedSession | undefined
   #closed = false
   /** Ends this DVD's `node:http` interception, while installed for it. */
   #releaseHttp: (() => void) | undefined
@@ -221,12 +239,14 @@ export class LoadedDVD {
     dvd: DVD,
     dispatcher: Dispatcher,
     closeSettings: CloseSettings = CLOSE_DEFAULTS,
+    session?: StreamedSession,
   ) {
     this.file = file
     this.format = format
     this.dvd = dvd
     this.dispatcher = dispatcher
     this.#close = closeSettings
+    this.#session = session
   }
 
   /** The record mode in force (after `DVD_RECORD_MODE` and `CI`). */
@@ -320,14 +340,10 @@ export class LoadedDVD {
     }
     const base = dvd.base
     function* sources(): Generator<BinarySource> {
-      for (let id = 0; id < base.count; id++) {
-        if (!keep(id)) continue
-        // Recordings already in a binary file are copied as stored bytes, never decoded.
-        if (base instanceof BinaryStore) {
-          yield { kind: 'raw', record: base.rawRecord(id), matchFields: base.rawMatchFields(id) }
-        } else yield { kind: 'recording', recording: base.get(id) }
+      yield* baseSources(base, keep)
+      for (let id = base.count; id < dvd.count; id++) {
+        if (keep(id)) yield { kind: 'recording', recording: dvd.get(id) }
       }
-      for (const recording of dvd.added()) yield { kind: 'recording', recording }
     }
     await writeBinaryAsync(this.file, sources(), dvd.settings.matchOn)
   }
@@ -343,14 +359,28 @@ export class LoadedDVD {
     if (this.#closed) return
     this.#closed = true
     this.uninstall()
-    if (options.save === false) return
+    const session = this.#session
+    if (options.save === false) {
+      session?.abort()
+      return
+    }
     await nodeHttpRecorded(this.dvd)
     const mode = this.mode
     const unused = this.dvd.unplayedCount
     const prune = this.#close.dropUnused && mode === 'new_episodes' && unused > 0
     // A binary file stays mapped after close so recordings can still be inspected; the mapping is
     // released when the DVD is garbage-collected.
-    if ((this.dirty || prune) && mode !== 'none' && mode !== 'passthrough') await this.save()
+    if ((this.dirty || prune) && mode !== 'none' && mode !== 'passthrough') {
+      // The recordings are in the temporary file already: only the index is left to write.
+      if (session?.complete && !prune) await session.finish()
+      else {
+        try {
+          await this.save()
+        } finally {
+          session?.abort()
+        }
+      }
+    }
     if (unused === 0) return
     const sample = this.dvd.unusedSample()
     if (!this.#close.allowUnused) throw new UnusedRecordingsError(this.file, unused, sample, prune)
@@ -381,30 +411,54 @@ export const DVDLoader = {
       existing === undefined || mode === 'all'
         ? new MemoryStore([], matchOn)
         : await openStore(path, existing, matchOn, resolved.onWarning)
-    const dvd = new DVD(store, {
-      file: path,
-      mode,
-      fromFile: existing !== undefined,
-      matchOn: resolved.matchOn,
-      extraMatchers: resolved.extraMatchers,
-      filterHeaders: resolved.filterHeaders,
-      beforeRecordRequest: resolved.beforeRecordRequest,
-      beforeRecordResponse: resolved.beforeRecordResponse,
-      allowPlaybackRepeats: resolved.allowPlaybackRepeats,
-      secretHeaders: resolved.secretHeaders,
-      filterQueryParameters: resolved.filterQueryParameters,
-      filterPostDataParameters: resolved.filterPostDataParameters,
-      timing: resolved.timing,
-    })
-    const dispatcher = new DVDDispatcher(dvd, resolved.upstream ?? networkDispatcher())
     const format = existing !== undefined && mode !== 'all' ? existing : formatForPath(path)
-    return new LoadedDVD(path, format, dvd, dispatcher, {
-      onWarning: resolved.onWarning,
-      allowUnused: resolved.allowUnused,
-      dropUnused: resolved.dropUnused,
-      decodeCompressed: resolved.decodeCompressed,
-      intercept: resolved.intercept,
-    })
+    // New recordings go to disk as they are made (HAR DVDs: at close). With dropUnused the file's
+    // own recordings are copied only at close, once it is known which were played.
+    const sessionFormat = streamedFormat(path, format, matchOn, resolved.decodeCompressed)
+    const session =
+      sessionFormat && (mode === 'all' || mode === 'once' || mode === 'new_episodes')
+        ? new StreamedSession(
+            path,
+            matchOn,
+            store,
+            { lookups: mode === 'new_episodes', copyBase: !resolved.dropUnused },
+            sessionFormat,
+          )
+        : undefined
+    const dvd = new DVD(
+      store,
+      {
+        file: path,
+        mode,
+        fromFile: existing !== undefined,
+        matchOn: resolved.matchOn,
+        extraMatchers: resolved.extraMatchers,
+        filterHeaders: resolved.filterHeaders,
+        beforeRecordRequest: resolved.beforeRecordRequest,
+        beforeRecordResponse: resolved.beforeRecordResponse,
+        allowPlaybackRepeats: resolved.allowPlaybackRepeats,
+        secretHeaders: resolved.secretHeaders,
+        filterQueryParameters: resolved.filterQueryParameters,
+        filterPostDataParameters: resolved.filterPostDataParameters,
+        timing: resolved.timing,
+      },
+      session,
+    )
+    const dispatcher = new DVDDispatcher(dvd, resolved.upstream ?? networkDispatcher())
+    return new LoadedDVD(
+      path,
+      format,
+      dvd,
+      dispatcher,
+      {
+        onWarning: resolved.onWarning,
+        allowUnused: resolved.allowUnused,
+        dropUnused: resolved.dropUnused,
+        decodeCompressed: resolved.decodeCompressed,
+        intercept: resolved.intercept,
+      },
+      session,
+    )
   },
 
   /**

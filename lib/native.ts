@@ -79,6 +79,12 @@ export interface BinaryReader {
 /** Writes a binary DVD to a temporary file and renames it over the target on `finish()`. */
 export interface BinaryWriter {
   add(record: Buffer, key: Buffer, matchFields: Buffer): number
+  /** Keeps a lookup index of the records added from now on (before the first `add`). */
+  indexRecords(): void
+  /** Ids of the records added with a key of the same hash as `key` (candidates), in order. */
+  lookup(key: Buffer): Uint32Array
+  /** Record `id`'s bytes, read back from the temporary file. */
+  read(id: number): Buffer
   finish(): void
   /** `finish()` on a worker thread; the writer is closed at once. */
   finishAsync(): Promise<void>

@@ -85,6 +85,22 @@ export declare class NativeDvdWriter {
    */
   add(record: Buffer, key: Buffer, matchFields: Buffer): number
   /**
+   * Keeps a lookup index of the records from now on, for `lookup`: call
+   * it before adding any (a recording session that also replays).
+   */
+  indexRecords(): void
+  /**
+   * Ids of the records added with a key whose hash (XXH64, seed 0) equals
+   * that of `key`, in recording order: candidates whose own key must still
+   * be compared. Empty unless `indexRecords()` was called first.
+   */
+  lookup(key: Buffer): Uint32Array
+  /**
+   * The bytes of record `id` (as given to `add`), read back from the
+   * temporary file; a record still being compressed is written out first.
+   */
+  read(id: number): Buffer
+  /**
    * Writes the index and footer, fsyncs, and renames the temporary file
    * over the target path. The writer is closed afterwards.
    */

@@ -492,6 +492,22 @@ export type BinarySource =
   | { kind: 'raw'; record: Buffer; matchFields: Buffer }
 
 /**
+ * The recordings of `base` as a binary writer takes them, those `keep` accepts: a binary file's
+ * are copied as their stored bytes, never decoded.
+ */
+export function* baseSources(
+  base: RecordingStore,
+  keep: (id: number) => boolean = () => true,
+): Generator<BinarySource> {
+  for (let id = 0; id < base.count; id++) {
+    if (!keep(id)) continue
+    if (base instanceof BinaryStore) {
+      yield { kind: 'raw', record: base.rawRecord(id), matchFields: base.rawMatchFields(id) }
+    } else yield { kind: 'recording', recording: base.get(id) }
+  }
+}
+
+/**
  * Writes a binary DVD record by record: the addon compresses each one into a temporary file as it
  * is added, and `finish()` writes the index and renames the file over the target (atomic).
  */
@@ -510,6 +526,30 @@ export class BinaryDVDWriter {
   /** Records added so far. */
   get count(): number {
     return this.#count
+  }
+
+  /** Keeps a lookup index of the records added from now on, for {@link lookup} (before any add). */
+  indexRecords(): void {
+    this.#writer.indexRecords()
+  }
+
+  /**
+   * Ids of the records added with a key of the same 64-bit hash as `key`, in order (candidates:
+   * compare their own keys). Empty unless {@link indexRecords} was called before adding.
+   */
+  lookup(key: string): Uint32Array {
+    return this.#writer.lookup(Buffer.from(key))
+  }
+
+  /** Record `id` as added, read back from the temporary file. */
+  read(id: number): Recording {
+    let bytes: Buffer
+    try {
+      bytes = this.#writer.read(id)
+    } catch (error) {
+      throw new DVDSaveError(this.#file, error, 'cannot read a recording back from its temporary file')
+    }
+    return decodeRecording(bytes, this.#file, id)
   }
 
   add(source: BinarySource): void {

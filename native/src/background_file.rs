@@ -10,6 +10,8 @@
 use crate::queue_thread::{Inbox, QueueThread};
 use std::fs::File;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Bytes gathered before a buffer is handed to the thread.
 const BUFFER: usize = 1 << 20;
@@ -20,11 +22,15 @@ const QUEUE: usize = 2;
 pub struct BackgroundFile {
     buf: Vec<u8>,
     thread: QueueThread<Vec<u8>, File, io::Error>,
+    /// Bytes the thread has written to the file so far.
+    written: Arc<AtomicU64>,
 }
 
 impl BackgroundFile {
     /// Starts the thread that writes to `file` from its current position.
     pub fn new(mut file: File) -> io::Result<Self> {
+        let written = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&written);
         let thread = QueueThread::spawn(
             "dvd-rw writer",
             QUEUE,
@@ -32,6 +38,7 @@ impl BackgroundFile {
             move |inbox: Inbox<Vec<u8>>| {
                 while let Some(mut buf) = inbox.next() {
                     file.write_all(&buf)?;
+                    counted.fetch_add(buf.len() as u64, Ordering::Release);
                     buf.clear();
                     inbox.recycle(buf);
                 }
@@ -41,7 +48,23 @@ impl BackgroundFile {
         Ok(BackgroundFile {
             buf: Vec::with_capacity(BUFFER),
             thread,
+            written,
         })
+    }
+
+    /// The count of bytes the thread has written to the file so far (from where it started):
+    /// a reader of the file may read that far.
+    pub fn written(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.written)
+    }
+
+    /// Hands what is buffered to the thread now rather than once the buffer is full, so that it
+    /// reaches the file without waiting for more writes.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.hand_over()
     }
 
     /// Queues `bytes` after everything written before. An error of an
@@ -149,6 +172,26 @@ mod tests {
         let failed = failed || out.into_inner().is_err();
         assert!(failed, "a write to a read-only file must fail");
         assert_eq!(std::fs::read(&path).unwrap(), b"x");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn flushed_bytes_reach_the_file_and_are_counted() {
+        let path = temp("flush");
+        let mut out = BackgroundFile::new(File::create(&path).unwrap()).unwrap();
+        let written = out.written();
+        out.write_all(b"hello").unwrap();
+        out.flush().unwrap();
+        // Waited for within a bound: the thread writes on its own time.
+        let seen = (0..2000).any(|_| {
+            written.load(Ordering::Acquire) == 5 || {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                false
+            }
+        });
+        assert!(seen);
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+        drop(out.into_inner().unwrap());
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -13,6 +13,7 @@ use crate::error::{DvdError, DvdResult};
 use crate::frame::{BlockEncoder, MAX_BLOCK};
 use crate::queue_thread::{Inbox, QueueThread};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use xxhash_rust::xxh32::Xxh32;
 
 /// Bytes of records gathered before a batch is handed to the thread.
@@ -25,6 +26,35 @@ const QUEUE: usize = 2;
 struct Batch {
     bytes: Vec<u8>,
     lens: Vec<usize>,
+    /// Once compressed, hand the file's buffer to its thread without waiting for it to fill.
+    flush: bool,
+}
+
+/// Where the thread has put the records so far, shared with the owner so that it can read
+/// records back from the file while it is still being written.
+#[derive(Default)]
+pub struct Placed {
+    /// File offset of each compressed record's first block, in the order added.
+    pub offsets: Vec<u64>,
+    /// File offset after the last compressed record's blocks.
+    pub end: u64,
+}
+
+impl Placed {
+    /// The file range of record `id`'s blocks, once the thread has compressed it.
+    pub fn range(&self, id: usize) -> Option<(u64, u64)> {
+        let start = *self.offsets.get(id)?;
+        let end = self.offsets.get(id + 1).copied().unwrap_or(self.end);
+        Some((start, end))
+    }
+}
+
+/// [`Placed`] as the thread and its owner share it.
+pub type SharedPlaced = Arc<Mutex<Placed>>;
+
+/// Locks `placed`; a panic elsewhere while it was held left nothing half-written in it.
+pub fn lock(placed: &SharedPlaced) -> std::sync::MutexGuard<'_, Placed> {
+    placed.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What the thread has written once every record is in.
@@ -43,6 +73,7 @@ pub struct Compressed {
 pub struct Compressor {
     batch: Batch,
     thread: QueueThread<Batch, Compressed, DvdError>,
+    placed: SharedPlaced,
 }
 
 impl Compressor {
@@ -50,14 +81,30 @@ impl Compressor {
     /// write errors name `temp`.
     pub fn new(out: BackgroundFile, pos: u64, temp: PathBuf) -> DvdResult<Self> {
         let named = temp.clone();
+        let placed = SharedPlaced::default();
+        lock(&placed).end = pos;
+        let shared = Arc::clone(&placed);
         let thread = QueueThread::spawn("dvd-rw compressor", QUEUE, gone, move |inbox| {
-            compress(inbox, out, pos, &named)
+            compress(inbox, out, pos, &named, &shared)
         })
         .map_err(|e| DvdError::io("cannot start writing", &temp, &e))?;
         Ok(Compressor {
             batch: Batch::default(),
             thread,
+            placed,
         })
+    }
+
+    /// Where the records compressed so far are in the file.
+    pub fn placed(&self) -> SharedPlaced {
+        Arc::clone(&self.placed)
+    }
+
+    /// Hands the records batched so far to the thread, which hands their blocks to the file's
+    /// thread as soon as they are compressed: they reach the file without waiting for more.
+    pub fn flush(&mut self) -> DvdResult<()> {
+        self.batch.flush = true;
+        self.hand_over()
     }
 
     /// Queues `record` after the records added before. An error of the thread (a failed write)
@@ -95,6 +142,7 @@ fn compress(
     mut out: BackgroundFile,
     mut pos: u64,
     temp: &Path,
+    placed: &SharedPlaced,
 ) -> DvdResult<Compressed> {
     let mut encoder = BlockEncoder::new();
     let mut block = Vec::new();
@@ -102,6 +150,7 @@ fn compress(
     let mut offsets = Vec::new();
     while let Some(mut batch) = inbox.next() {
         let mut rest = batch.bytes.as_slice();
+        offsets.clear();
         for &len in &batch.lens {
             let (record, tail) = rest.split_at(len.min(rest.len()));
             rest = tail;
@@ -115,13 +164,24 @@ fn compress(
             }
             content.update(record);
         }
+        {
+            let mut shared = lock(placed);
+            shared.offsets.extend_from_slice(&offsets);
+            shared.end = pos;
+        }
+        if batch.flush {
+            out.flush()
+                .map_err(|e| DvdError::io("cannot write", temp, &e))?;
+        }
         // A batch grown for one large record is freed rather than kept.
         if batch.bytes.capacity() <= BATCH {
             batch.bytes.clear();
             batch.lens.clear();
+            batch.flush = false;
             inbox.recycle(batch);
         }
     }
+    let offsets = std::mem::take(&mut lock(placed).offsets);
     Ok(Compressed {
         out,
         pos,

@@ -26,6 +26,7 @@ pub mod queue_thread;
 pub mod reader;
 pub mod record_layout;
 pub mod request_key;
+pub mod session_index;
 pub mod short_text;
 #[cfg(test)]
 mod test_dir;
@@ -105,6 +106,52 @@ impl NativeDvdWriter {
     ) -> napi::Result<u32, ErrorCode> {
         let w = self.inner.as_mut().ok_or_else(|| closed("writer"))?;
         Ok(w.add(&record, &key, &match_fields)?)
+    }
+
+    /// Keeps a lookup index of the records from now on, for `lookup`: call
+    /// it before adding any (a recording session that also replays).
+    #[napi]
+    pub fn index_records(&mut self) -> napi::Result<(), ErrorCode> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| closed("writer"))?
+            .index_records();
+        Ok(())
+    }
+
+    /// Ids of the records added with a key whose hash (XXH64, seed 0) equals
+    /// that of `key`, in recording order: candidates whose own key must still
+    /// be compared. Empty unless `indexRecords()` was called first.
+    #[napi]
+    pub fn lookup<'env>(
+        &self,
+        env: &'env Env,
+        key: BufferSlice,
+    ) -> napi::Result<Uint32ArraySlice<'env>, ErrorCode> {
+        let ids = self
+            .inner
+            .as_ref()
+            .ok_or_else(|| closed("writer"))?
+            .lookup(&key);
+        Uint32ArraySlice::copy_from(env, ids)
+            .map_err(|e| DvdError::new(ErrorCode::Io, e.reason).into())
+    }
+
+    /// The bytes of record `id` (as given to `add`), read back from the
+    /// temporary file; a record still being compressed is written out first.
+    #[napi]
+    pub fn read<'env>(
+        &mut self,
+        env: &'env Env,
+        id: u32,
+    ) -> napi::Result<BufferSlice<'env>, ErrorCode> {
+        let record = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| closed("writer"))?
+            .read(id)?;
+        BufferSlice::copy_from(env, record)
+            .map_err(|e| DvdError::new(ErrorCode::Io, e.reason).into())
     }
 
     /// Writes the index and footer, fsyncs, and renames the temporary file

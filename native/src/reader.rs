@@ -47,7 +47,7 @@ impl Storage {
 
 /// Reads exactly `buf.len()` bytes of `file` at `offset` (the reader is used from one thread, so
 /// Windows' moving of the file position by `seek_read` does not matter).
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)

@@ -6,7 +6,7 @@
 //! still maps the old file keeps reading the old inode.
 
 use crate::background_file::{fill_to, BackgroundFile};
-use crate::compressor::Compressor;
+use crate::compressor::{lock, Compressor};
 use crate::error::{DvdError, DvdResult};
 use crate::fields::FieldsBuilder;
 use crate::format::{
@@ -14,12 +14,16 @@ use crate::format::{
     DESCRIPTOR_FRAME_LEN, DIR_ENTRY_LEN, KIND_FOOTER, KIND_HEADER, MAX_MATCH_ON_LEN,
     RECORD_ENTRY_LEN, SKIP_HEADER_LEN, SKIP_MAGIC_INDEX, VERSION_MAJOR, VERSION_MINOR,
 };
-use crate::frame::{blocks_for, encode_frame_header};
+use crate::frame::{blocks_for, decode_record, encode_frame_header};
 use crate::index_table::{key_hash, BuiltTable};
+use crate::reader::read_exact_at;
+use crate::session_index::SessionIndex;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use xxhash_rust::xxh64::xxh64;
 
 /// Cuts the bytes of one section into [`CHECK_CHUNK`] pieces as they are
@@ -86,7 +90,16 @@ pub struct Writer {
     content_len: u64,
     /// True once the temp file was renamed onto the target (nothing to clean).
     renamed: bool,
+    /// Bytes of the temporary file written to disk so far (by the file's thread).
+    written: Arc<AtomicU64>,
+    /// The temporary file opened for reading records back, once one is read.
+    reading: Option<File>,
+    /// The records' key hashes as a lookup index, when asked for (see [`Writer::lookup`]).
+    index: Option<SessionIndex>,
 }
+
+/// Longest wait for a record to reach the file when it is read back.
+const READ_BACK_WAIT: Duration = Duration::from_secs(60);
 
 const DATA_OFF: u64 = DESCRIPTOR_FRAME_LEN as u64;
 
@@ -115,13 +128,15 @@ impl Writer {
             out.write_all(&[0u8; DESCRIPTOR_FRAME_LEN])
                 .and_then(|()| out.write_all(&frame_header))
                 .map_err(|e| DvdError::io("cannot write", &temp, &e))?;
+            let written = out.written();
             Compressor::new(out, DATA_OFF + frame_header.len() as u64, temp.clone())
+                .map(|c| (c, written))
         };
         let started = BackgroundFile::new(file)
             .map_err(|e| DvdError::io("cannot start writing", &temp, &e))
             .and_then(start);
-        let compressor = match started {
-            Ok(compressor) => compressor,
+        let (compressor, written) = match started {
+            Ok(started) => started,
             Err(e) => {
                 let _ = std::fs::remove_file(&temp);
                 return Err(e);
@@ -138,7 +153,81 @@ impl Writer {
             fields: FieldsBuilder::new(),
             content_len: 0,
             renamed: false,
+            written,
+            reading: None,
+            index: None,
         })
+    }
+
+    /// Keeps a lookup index of the records from now on (call it before adding any), for
+    /// [`Writer::lookup`].
+    pub fn index_records(&mut self) {
+        if self.records.is_empty() {
+            self.index = Some(SessionIndex::default());
+        }
+    }
+
+    /// Ids of the records added with a key whose hash equals that of `key`, in order (candidates:
+    /// compare their keys). Empty without [`Writer::index_records`].
+    pub fn lookup(&self, key: &[u8]) -> Vec<u32> {
+        self.index
+            .as_ref()
+            .map_or_else(Vec::new, |index| index.lookup(key_hash(key)))
+    }
+
+    /// The bytes of record `id`, read back from the temporary file (decompressed, block checksums
+    /// checked). A record not yet on disk is sent there first, and waited for.
+    pub fn read(&mut self, id: u32) -> DvdResult<Vec<u8>> {
+        let len = *self
+            .records
+            .get(id as usize)
+            .ok_or_else(|| DvdError::range(format!("no record {id}")))? as usize;
+        let Sink::Records(compressor) = &mut self.sink else {
+            return Err(closed());
+        };
+        let placed = compressor.placed();
+        let on_disk = |written: &AtomicU64| {
+            lock(&placed)
+                .range(id as usize)
+                .filter(|&(_, end)| end <= written.load(Ordering::Acquire))
+        };
+        let range = match on_disk(&self.written) {
+            Some(range) => range,
+            None => {
+                if let Err(e) = compressor.flush() {
+                    self.abort();
+                    return Err(e);
+                }
+                let started = Instant::now();
+                loop {
+                    if let Some(range) = on_disk(&self.written) {
+                        break range;
+                    }
+                    if started.elapsed() > READ_BACK_WAIT {
+                        let late = std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the record did not reach the file in time",
+                        );
+                        return Err(DvdError::io("cannot read back", &self.temp, &late));
+                    }
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        };
+        let file = match &self.reading {
+            Some(file) => file,
+            None => self.reading.insert(
+                File::open(&self.temp).map_err(|e| DvdError::io("cannot read", &self.temp, &e))?,
+            ),
+        };
+        let span = usize::try_from(range.1 - range.0)
+            .map_err(|_| DvdError::limit("record larger than memory"))?;
+        let mut stored = vec![0u8; span];
+        read_exact_at(file, &mut stored, range.0)
+            .map_err(|e| DvdError::io("cannot read", &self.temp, &e))?;
+        let mut record = Vec::new();
+        decode_record(&stored, 0, blocks_for(len), len, &mut record)?;
+        Ok(record)
     }
 
     /// Path of the temporary file (for tests and diagnostics).
@@ -175,7 +264,11 @@ impl Writer {
         }
         self.content_len += record.len() as u64;
         self.records.push(len);
-        self.hashes.push(key_hash(key));
+        let hash = key_hash(key);
+        self.hashes.push(hash);
+        if let Some(index) = &mut self.index {
+            index.add(id as u32, hash);
+        }
         Ok(id as u32)
     }
 
@@ -201,6 +294,8 @@ impl Writer {
         let Sink::Records(compressor) = std::mem::replace(&mut self.sink, Sink::Closed) else {
             return Err(closed());
         };
+        self.reading = None;
+        self.index = None;
         let done = compressor.finish()?;
         self.sink = Sink::Index(done.out);
         self.pos = done.pos;
@@ -378,6 +473,8 @@ impl Writer {
         self.records = Vec::new();
         self.hashes = Vec::new();
         self.fields = FieldsBuilder::new();
+        self.reading = None;
+        self.index = None;
     }
 }
 
@@ -431,6 +528,51 @@ mod tests {
         assert_eq!(w.add(b"x", b"y", b"z").unwrap_err().code, ErrorCode::Closed);
         assert_eq!(w.finish().unwrap_err().code, ErrorCode::Closed);
         w.abort();
+    }
+
+    #[test]
+    fn records_read_back_while_writing_whether_or_not_they_reached_the_file() {
+        let dir = scratch("read-back");
+        let target = dir.join("read-back.dvd.lz4");
+        let mut w = Writer::create(&target, "m").unwrap();
+        w.index_records();
+        let record = |i: u32| -> Vec<u8> {
+            // Some compressible, some not, one spanning several blocks.
+            let len = if i == 3 {
+                9 << 20
+            } else {
+                100 + (i as usize * 37) % 5000
+            };
+            (0..len)
+                .map(|k| {
+                    if i.is_multiple_of(2) {
+                        (k % 5) as u8
+                    } else {
+                        (k as u32).wrapping_mul(2_654_435_761) as u8 ^ (k >> 9) as u8
+                    }
+                })
+                .collect()
+        };
+        for i in 0..3000u32 {
+            w.add(&record(i), format!("k{}", i % 7).as_bytes(), b"")
+                .unwrap();
+            // The record just added (still batched) and an early one (on disk by now).
+            if i.is_multiple_of(500) || i == 3 {
+                assert_eq!(w.read(i).unwrap(), record(i), "record {i}");
+                assert_eq!(w.read(i / 2).unwrap(), record(i / 2), "record {}", i / 2);
+            }
+        }
+        assert_eq!(
+            w.lookup(b"k3"),
+            (0..3000).filter(|i| i % 7 == 3).collect::<Vec<u32>>()
+        );
+        assert!(w.lookup(b"k9").is_empty());
+        assert_eq!(w.read(3000).unwrap_err().code, ErrorCode::Range);
+        w.finish().unwrap();
+        assert_eq!(w.read(0).unwrap_err().code, ErrorCode::Range);
+        let r = crate::reader::Reader::open(&target).unwrap();
+        r.verify().unwrap();
+        assert_eq!(r.record(2999).unwrap(), record(2999));
     }
 
     #[test]
