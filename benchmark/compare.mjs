@@ -29,7 +29,7 @@ if (!existsSync(join(here, '../dist/lib/index.js'))) {
 }
 const fx = await import('./compare/fixtures.mjs')
 const argv = process.argv.slice(2)
-const FLAGS = ['--quick', '--json-text', '--no-other-kind']
+const FLAGS = ['--quick', '--json-text', '--no-other-kind', '--no-recording']
 const VALUED = ['sizes', 'cap', 'out', 'rounds', 'tools']
 // An option the harness does not read (`--rounds 7` for `--rounds=7`) would otherwise leave a whole
 // run on its defaults while its report names the option.
@@ -318,9 +318,23 @@ async function main() {
   }
   for (const warmDir of warmDirs.values()) rmSync(warmDir, { recursive: true, force: true })
 
+  // Recording: the same fetches live, and recorded by each tool that records to a file.
+  let recording = ''
+  if (!argv.includes('--no-recording')) {
+    const { measureRecording } = await import('./record-scaling.mjs')
+    const n = quick ? 10_000 : 100_000
+    console.log(`recording N=${fmtN(n)}: live, dvd-rw binary, dvd-rw JSON, SnapshotAgent`)
+    recording = await measureRecording({
+      sizes: [n],
+      tools: ['live', 'bin', 'json', 'snapshot'],
+      rounds: quick ? 1 : 3,
+      log: (line) => console.log(line),
+    })
+  }
+
   const minutes = (Date.now() - started) / 60_000
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`
-  const md = report(results, info, command, minutes)
+  const md = report(results, info, command, minutes, recording)
   mkdirSync(outDir, { recursive: true })
   writeFileSync(join(outDir, 'RESULTS.md'), md)
   writeFileSync(
@@ -357,7 +371,7 @@ function cell(x) {
   return null
 }
 
-function report(results, info, command, minutes) {
+function report(results, info, command, minutes, recording) {
   const lines = []
   lines.push('# dvd-rw against the alternatives: results')
   lines.push('')
@@ -434,6 +448,15 @@ function report(results, info, command, minutes) {
       lines.push('')
       for (const line of paired) lines.push(`- ${line}`)
     }
+  }
+  if (recording) {
+    lines.push('')
+    lines.push('## Recording')
+    lines.push('')
+    lines.push(
+      "N fetches of 2 KiB random bodies from a `node:http` server on 127.0.0.1, one at a time, each tool in a fresh process (`record-scaling.mjs`, see README.md): live, and recorded (`recordMode: 'all'`; SnapshotAgent in mode `record`). Close = the call that saves the file.",
+    )
+    lines.push(recording)
   }
   lines.push('')
   return lines.join('\n')

@@ -12,7 +12,7 @@ import { once } from 'node:events'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const args = process.argv.slice(2)
@@ -104,47 +104,51 @@ async function run(tool, n, port) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
-async function main() {
-  const sizes = (opt('sizes') ?? '20000,200000').split(',').map(Number)
-  const tools = (opt('tools') ?? 'live,bin,json,snapshot').split(',')
-  const rounds = Number(opt('rounds') ?? 1)
+const LABELS = {
+  live: 'live (no recording)',
+  bin: 'dvd-rw binary',
+  json: 'dvd-rw JSON',
+  snapshot: 'undici SnapshotAgent (record)',
+}
+
+/**
+ * Runs every tool at every size (`rounds` passes over the tools, so that the machine's drift over
+ * minutes affects each alike) and returns the tables, in Markdown, one per size.
+ */
+export async function measureRecording({ sizes, tools, rounds = 1, log = (line) => console.error(line) }) {
   const { server, port } = await startServer()
-  const labels = {
-    live: 'live (no recording)',
-    bin: 'dvd-rw binary',
-    json: 'dvd-rw JSON',
-    snapshot: 'undici SnapshotAgent',
-  }
+  const lines = []
   try {
     for (const n of sizes) {
       const results = {}
-      // Passes over all the tools, so that the machine's drift over minutes affects each alike.
       for (let round = 0; round < rounds; round++) {
         for (const tool of tools) {
           const r = await run(tool, n, port)
-          console.error(`  N=${n} ${tool} round ${round + 1}: ${JSON.stringify(r)}`)
+          log(
+            `  recording N=${n.toLocaleString('en')} ${LABELS[tool]} round ${round + 1}: ${JSON.stringify(r)}`,
+          )
           results[tool] ??= []
           results[tool].push(r)
         }
       }
-      const live = results.live?.filter((r) => !r.failed)
-      const liveUs = live?.length ? median(live.map((r) => r.perRequestUs)) : undefined
-      const liveRss = live?.length ? median(live.map((r) => r.maxRssMiB)) : undefined
-      console.log(`\nN = ${n.toLocaleString('en')} (median of ${rounds})`)
-      console.log('| tool | per request | × live | peak RSS | over live | close | file |')
-      console.log('|---|--:|--:|--:|--:|--:|--:|')
+      const live = results.live?.filter((r) => !r.failed) ?? []
+      const liveUs = live.length ? median(live.map((r) => r.perRequestUs)) : undefined
+      const liveRss = live.length ? median(live.map((r) => r.maxRssMiB)) : undefined
+      lines.push('', `N = ${n.toLocaleString('en')}${rounds > 1 ? ` (medians of ${rounds} runs)` : ''}`, '')
+      lines.push('| tool | per request | × live | peak RSS | over live | close (save) | file |')
+      lines.push('|---|--:|--:|--:|--:|--:|--:|')
       for (const tool of tools) {
         const ok = results[tool].filter((r) => !r.failed)
         if (ok.length === 0) {
-          console.log(`| ${labels[tool]} | ${results[tool][0].failed} | | | | | |`)
+          lines.push(`| ${LABELS[tool]} | failed (${results[tool][0].failed}) | | | | | |`)
           continue
         }
         const us = median(ok.map((r) => r.perRequestUs))
         const rss = median(ok.map((r) => r.maxRssMiB))
         const closeMs = median(ok.map((r) => r.closeMs))
         const file = ok[0].fileMiB
-        console.log(
-          `| ${labels[tool]} | ${us.toFixed(1)} µs | ${liveUs ? (us / liveUs).toFixed(2) : '—'} | ${rss.toFixed(0)} MiB | ${
+        lines.push(
+          `| ${LABELS[tool]} | ${us.toFixed(1)} µs | ${liveUs ? `${(us / liveUs).toFixed(2)}×` : '—'} | ${rss.toFixed(0)} MiB | ${
             liveRss !== undefined ? `${(rss - liveRss).toFixed(0)} MiB` : '—'
           } | ${tool === 'live' ? '—' : `${closeMs.toFixed(0)} ms`} | ${file === null ? '—' : `${file.toFixed(0)} MiB`} |`,
         )
@@ -153,7 +157,15 @@ async function main() {
   } finally {
     server.kill()
   }
+  return lines.join('\n')
+}
+
+async function main() {
+  const sizes = (opt('sizes') ?? '20000,200000').split(',').map(Number)
+  const tools = (opt('tools') ?? 'live,bin,json,snapshot').split(',')
+  const rounds = Number(opt('rounds') ?? 1)
+  console.log(await measureRecording({ sizes, tools, rounds }))
 }
 
 if (args.includes('--worker')) await worker()
-else await main()
+else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main()
