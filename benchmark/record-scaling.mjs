@@ -48,14 +48,18 @@ async function worker() {
   let bytes = 0
   for (let i = 0; i < WARMUP; i++) bytes += (await (await fetchOne(n + i)).arrayBuffer()).byteLength
   const start = process.hrtime.bigint()
+  const cpuStart = process.cpuUsage()
   for (let i = 0; i < n; i++) bytes += (await (await fetchOne(i)).arrayBuffer()).byteLength
   const loop = Number(process.hrtime.bigint() - start) / 1e3
+  const cpu = process.cpuUsage(cpuStart)
   const closeStart = process.hrtime.bigint()
   await close()
   const closeMs = Number(process.hrtime.bigint() - closeStart) / 1e6
   if (bytes !== (n + WARMUP) * 2048) throw new Error(`received ${bytes} bytes`)
   const result = {
     perRequestUs: loop / n,
+    // CPU time of the whole process (every thread) per request: less moved by other load than wall time.
+    cpuUs: (cpu.user + cpu.system) / n,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
     closeMs,
     fileMiB: file ? statSync(file).size / 2 ** 20 : null,
@@ -135,20 +139,23 @@ export async function measureRecording({ sizes, tools, rounds = 1, log = (line) 
       const liveUs = live.length ? median(live.map((r) => r.perRequestUs)) : undefined
       const liveRss = live.length ? median(live.map((r) => r.maxRssMiB)) : undefined
       lines.push('', `N = ${n.toLocaleString('en')}${rounds > 1 ? ` (medians of ${rounds} runs)` : ''}`, '')
-      lines.push('| tool | per request | × live | peak RSS | over live | close (save) | file |')
-      lines.push('|---|--:|--:|--:|--:|--:|--:|')
+      lines.push(
+        '| tool | per request | × live | CPU per request | peak RSS | over live | close (save) | file |',
+      )
+      lines.push('|---|--:|--:|--:|--:|--:|--:|--:|')
       for (const tool of tools) {
         const ok = results[tool].filter((r) => !r.failed)
         if (ok.length === 0) {
-          lines.push(`| ${LABELS[tool]} | failed (${results[tool][0].failed}) | | | | | |`)
+          lines.push(`| ${LABELS[tool]} | failed (${results[tool][0].failed}) | | | | | | |`)
           continue
         }
         const us = median(ok.map((r) => r.perRequestUs))
+        const cpuUs = median(ok.map((r) => r.cpuUs))
         const rss = median(ok.map((r) => r.maxRssMiB))
         const closeMs = median(ok.map((r) => r.closeMs))
         const file = ok[0].fileMiB
         lines.push(
-          `| ${LABELS[tool]} | ${us.toFixed(1)} µs | ${liveUs ? `${(us / liveUs).toFixed(2)}×` : '—'} | ${rss.toFixed(0)} MiB | ${
+          `| ${LABELS[tool]} | ${us.toFixed(1)} µs | ${liveUs ? `${(us / liveUs).toFixed(2)}×` : '—'} | ${cpuUs.toFixed(1)} µs | ${rss.toFixed(0)} MiB | ${
             liveRss !== undefined ? `${(rss - liveRss).toFixed(0)} MiB` : '—'
           } | ${tool === 'live' ? '—' : `${closeMs.toFixed(0)} ms`} | ${file === null ? '—' : `${file.toFixed(0)} MiB`} |`,
         )
