@@ -24,15 +24,18 @@ const WARMUP = 1000
 async function worker() {
   const [tool, n, port, dir] = [opt('tool'), Number(opt('n')), Number(opt('port')), opt('dir')]
   const url = (i) => `http://127.0.0.1:${port}/v1/items/${i % 50}?id=${i}`
+  // --upstream=mock: undici's MockAgent answers instead of the server (no sockets), so that a
+  // million requests take minutes; `live` is then the MockAgent alone.
+  const mock = opt('upstream') === 'mock' ? await mockUpstream(port) : undefined
   let fetchOne
   let close = async () => {}
   let file = null
   if (tool === 'live') {
-    fetchOne = (i) => fetch(url(i))
+    fetchOne = mock ? (i) => fetch(url(i), { dispatcher: mock }) : (i) => fetch(url(i))
   } else if (tool === 'bin' || tool === 'json') {
     const { DVDLoader } = await import('../dist/lib/index.js')
     file = join(dir, tool === 'bin' ? 'rec.dvd.lz4' : 'rec.dvd.json')
-    const dvd = await DVDLoader.open(file, { recordMode: 'all' })
+    const dvd = await DVDLoader.open(file, { recordMode: 'all', ...(mock ? { upstream: mock } : {}) })
     fetchOne = (i) => dvd.fetch(url(i))
     close = () => dvd.close()
   } else if (tool === 'snapshot') {
@@ -67,6 +70,21 @@ async function worker() {
   process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 
+/** A MockAgent answering every GET to the server's origin with 2 KiB of random bytes. */
+async function mockUpstream(port) {
+  const { MockAgent } = await import('undici')
+  const agent = new MockAgent()
+  agent.disableNetConnect()
+  const body = Buffer.alloc(2048)
+  for (let i = 0; i < body.length; i++) body[i] = (Math.imul(i + 1, 0x9e3779b1) >>> 13) & 0xff
+  agent
+    .get(`http://127.0.0.1:${port}`)
+    .intercept({ path: () => true, method: 'GET' })
+    .reply(200, body, { headers: { 'content-type': 'application/octet-stream', 'content-length': '2048' } })
+    .persist()
+  return agent
+}
+
 async function startServer() {
   const server = spawn(process.execPath, [join(here, 'compare/live-server.mjs'), 'random'], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -91,6 +109,7 @@ async function run(tool, n, port) {
         `--n=${n}`,
         `--port=${port}`,
         `--dir=${dir}`,
+        ...(opt('upstream') ? [`--upstream=${opt('upstream')}`] : []),
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     )
