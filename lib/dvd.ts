@@ -257,7 +257,7 @@ export class UnusedRecordingsError extends DVDError {
   readonly file: string
   /** How many recordings were never played. */
   readonly count: number
-  /** The first of them (at most {@link UNUSED_LIST_LIMIT}). */
+  /** The first of them (at most ten). */
   readonly unused: UnusedRecording[]
 
   constructor(file: string, count: number, unused: UnusedRecording[], dropped = false) {

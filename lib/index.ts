@@ -1,6 +1,8 @@
 /**
  * dvd-rw: record the HTTP traffic of `fetch` and undici into a DVD file once, replay it offline
  * ever after. This module is the whole public surface.
+ *
+ * @module dvd-rw
  */
 export {
   type Decision,

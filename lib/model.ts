@@ -39,7 +39,7 @@ export interface DVDResponse {
   /**
    * How the body arrived, for bodies that came in more than one chunk (a stream): replay hands
    * the body out in the same chunks, and at the same pace when asked to (the `timing` option).
-   * Only meaningful while the lengths add up to `body`'s length (see {@link bodyChunks}).
+   * Only meaningful while the lengths add up to `body`'s length (otherwise the body is handed out whole).
    */
   chunks?: BodyChunks
 }

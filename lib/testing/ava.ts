@@ -14,6 +14,8 @@
  * Hooks make and close each test's DVD (ava gives every test its own `t.context` and runs
  * `afterEach.always` with `t.passed`); the returned `test` runs each implementation or macro in its
  * DVD's async context (including `test.serial`, `test.failing`, `test.only`).
+ *
+ * @module dvd-rw/ava
  */
 import type { ExecutionContext, TestFn } from 'ava'
 import { dvdPathFor, routeTests, TestDVD, type TestDVDOptions } from './common.js'

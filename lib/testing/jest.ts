@@ -14,6 +14,8 @@
  * A `beforeEach` hook makes the test's DVD, an `afterEach` hook closes it, saving it only when the
  * test passed. Jest tells hooks nothing of the test's outcome; its runner (jest-circus) keeps the
  * errors of the running test in its state on the global object, which is read here.
+ *
+ * @module dvd-rw/jest
  */
 import { dvdPathFor, routeTests, TestDVD, type TestDVDOptions } from './common.js'
 

@@ -13,6 +13,8 @@
  * A wrapper rather than `beforeEach`/`afterEach`: node:test hooks cannot see whether the test
  * passed, while the wrapper sees its function resolve or throw, and it composes with `test`, `it`,
  * `describe` and subtests alike.
+ *
+ * @module dvd-rw/node-test
  */
 import type { TestContext } from 'node:test'
 import { dvdPathFor, routeTests, TestDVD, type TestDVDOptions } from './common.js'

@@ -14,6 +14,8 @@
  * A `beforeEach` hook that puts the DVD on the test context (vitest's way to share per-test state,
  * safe with `test.concurrent`), and returns its cleanup, which vitest runs after `afterEach` hooks,
  * when the test's final state is known.
+ *
+ * @module dvd-rw/vitest
  */
 import { beforeEach, type TestContext } from 'vitest'
 import { dvdPathFor, routeTests, TestDVD, type TestDVDOptions } from './common.js'
