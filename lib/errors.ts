@@ -6,13 +6,19 @@ import { constants as osConstants } from 'node:os'
 import type { RecordMode } from './options.js'
 import { count } from './plural.js'
 
-/** Base class of every error dvd-rw raises itself. */
+/** The end of every dvd-rw error's message: where docs/TROUBLESHOOTING.md explains its code. */
+export const troubleshootingPointer = (code: string): string => `(see Troubleshooting: ${code})`
+
+/**
+ * Base class of every error dvd-rw raises itself. Its message ends with a pointer to the entry of
+ * its code in the troubleshooting guide, `(see Troubleshooting: DVD_ERR_…)`.
+ */
 export class DVDError extends Error {
   /** Stable machine-readable code, e.g. `DVD_ERR_UNMATCHED`. */
   readonly code: string
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+    super(`${message} ${troubleshootingPointer(code)}`, options)
     this.name = new.target.name
     this.code = code
   }
@@ -231,10 +237,9 @@ export class DVDSaveError extends DVDError {
   /** `step` says what was being done (`cannot create the folder …`); the cause says why. */
   constructor(file: string, cause: unknown, step = 'cannot write it') {
     const osCode = osErrorCode(cause)
-    const reason = (cause instanceof Error ? cause.message : String(cause)).replace(
-      /^DVD_ERR_[A-Z_]+:\s*/,
-      '',
-    )
+    const reason = (cause instanceof Error ? cause.message : String(cause))
+      .replace(/^DVD_ERR_[A-Z_]+:\s*/, '')
+      .replace(/ \(see Troubleshooting: DVD_ERR_[A-Z_]+\)$/, '')
     super(
       'DVD_ERR_SAVE',
       `${file}: could not save the DVD: ${step} (${reason}). ${saveAdvice(osCode)} ` +
