@@ -1,12 +1,13 @@
 /**
- * The code a user copies from the documentation works: every TypeScript block type-checks against
- * the built package (imported as `dvd-rw`, the way a project that installed it would), every
- * JavaScript block parses on this Node as the module kind its imports say, and every JSON block
- * parses. A block is left out only by the skip marker with a reason, on the line before its fence.
+ * The documentation works as a user would use it: every TypeScript block type-checks against the
+ * built package (imported as `dvd-rw`, the way a project that installed it would), every
+ * JavaScript block parses on this Node as the module kind its imports say, every JSON block
+ * parses, and every relative link leads to a file and heading that exist. A block is left out
+ * only by the skip marker with a reason, on the line before its fence.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import test from 'ava'
 import ts from 'typescript'
 import { type CodeBlock, codeBlocks, repoRoot, userDocs } from './helpers/markdown.js'
@@ -94,6 +95,35 @@ test('every JSON block parses', (t) => {
       JSON.parse(b.code)
     } catch (error) {
       problems.push(`${where(b)}: ${(error as Error).message}`)
+    }
+  }
+  t.deepEqual(problems, [])
+})
+
+/** GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens. */
+const anchorOf = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-')
+
+test('every relative link of the documentation points to a file and heading that exist', (t) => {
+  const problems: string[] = []
+  for (const doc of userDocs()) {
+    const text = readFileSync(join(repoRoot, doc), 'utf8').replace(/^(`{3,}|~{3,})[\s\S]*?^\1/gm, '')
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/i.test(target!)) continue
+      const [path, anchor] = target!.split('#') as [string, string | undefined]
+      const file = path ? join(dirname(doc), path) : doc
+      if (!existsSync(join(repoRoot, file))) {
+        problems.push(`${doc}: ${target} (no such file)`)
+        continue
+      }
+      if (anchor === undefined || !file.endsWith('.md')) continue
+      const headings = [...readFileSync(join(repoRoot, file), 'utf8').matchAll(/^#{1,6} (.+)$/gm)]
+      if (!headings.some(([, h]) => anchorOf(h!) === anchor))
+        problems.push(`${doc}: ${target} (no such heading)`)
     }
   }
   t.deepEqual(problems, [])
