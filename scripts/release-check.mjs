@@ -9,7 +9,7 @@
  *   is left over;
  * - `optionalDependencies`, when present (the release workflow adds them), are exactly the platform
  *   packages at the main package's version; the committed package.json has none, because npm cannot
- *   lock unpublished packages (see the README, "Platforms");
+ *   lock unpublished packages (see CONTRIBUTING.md, "Releasing");
  * - installing the package runs nothing (no preinstall/install/postinstall script);
  * - CHANGELOG.md has a section for the version.
  *
