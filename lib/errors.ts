@@ -7,7 +7,7 @@ import type { RecordMode } from './options.js'
 import { count } from './plural.js'
 
 /** The end of every dvd-rw error's message: where docs/TROUBLESHOOTING.md explains its code. */
-export const troubleshootingPointer = (code: string): string => `(see Troubleshooting: ${code})`
+const troubleshootingPointer = (code: string): string => `(see Troubleshooting: ${code})`
 
 /**
  * Base class of every error dvd-rw raises itself. Its message ends with a pointer to the entry of
