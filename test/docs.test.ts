@@ -6,11 +6,11 @@
  * only by the skip marker with a reason, on the line before its fence.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import test from 'ava'
 import ts from 'typescript'
-import { type CodeBlock, codeBlocks, repoRoot, userDocs } from './helpers/markdown.js'
+import { type CodeBlock, codeBlocks, readDoc, repoRoot, userDocs } from './helpers/markdown.js'
 
 const blocks = userDocs().flatMap(codeBlocks)
 const checked = (langs: string[]) => blocks.filter((b) => langs.includes(b.lang) && !b.skipped)
@@ -48,7 +48,8 @@ test('every TypeScript block type-checks against the built package', (t) => {
   for (const b of checked(TYPESCRIPT)) {
     const file = join(dir, `${scratchName(b)}.ts`)
     writeFileSync(file, b.code)
-    files.set(file, b)
+    // TypeScript names files with forward slashes, also on Windows.
+    files.set(file.replaceAll('\\', '/'), b)
   }
   t.true(files.size > 0, 'the documentation has TypeScript blocks')
   const config = ts.readConfigFile(join(repoRoot, 'tsconfig.json'), ts.sys.readFile)
@@ -111,7 +112,7 @@ const anchorOf = (heading: string) =>
 test('every relative link of the documentation points to a file and heading that exist', (t) => {
   const problems: string[] = []
   for (const doc of userDocs()) {
-    const text = readFileSync(join(repoRoot, doc), 'utf8').replace(/^(`{3,}|~{3,})[\s\S]*?^\1/gm, '')
+    const text = readDoc(doc).replace(/^(`{3,}|~{3,})[\s\S]*?^\1/gm, '')
     for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
       if (/^[a-z]+:/i.test(target!)) continue
       const [path, anchor] = target!.split('#') as [string, string | undefined]
@@ -121,7 +122,7 @@ test('every relative link of the documentation points to a file and heading that
         continue
       }
       if (anchor === undefined || !file.endsWith('.md')) continue
-      const headings = [...readFileSync(join(repoRoot, file), 'utf8').matchAll(/^#{1,6} (.+)$/gm)]
+      const headings = [...readDoc(file).matchAll(/^#{1,6} (.+)$/gm)]
       if (!headings.some(([, h]) => anchorOf(h!) === anchor))
         problems.push(`${doc}: ${target} (no such heading)`)
     }

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { DVDError, DVDLoader } from '../lib/index.js'
-import { repoRoot } from './helpers/markdown.js'
+import { readDoc, repoRoot } from './helpers/markdown.js'
 import { tempDir } from './helpers/tmp.js'
 
 /** Every `DVD_ERR_*` code written in the sources of lib/ and of the native addon's errors. */
@@ -25,7 +25,7 @@ function codesInSources(): Set<string> {
 }
 
 function entriesInGuide(): Set<string> {
-  const guide = readFileSync(join(repoRoot, 'docs', 'TROUBLESHOOTING.md'), 'utf8')
+  const guide = readDoc(join('docs', 'TROUBLESHOOTING.md'))
   return new Set([...guide.matchAll(/^## (DVD_ERR_[A-Z_]+)$/gm)].map((m) => m[1]!))
 }
 

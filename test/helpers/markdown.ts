@@ -36,9 +36,14 @@ export function userDocs(): string[] {
   return ['README.md', 'CONTRIBUTING.md', ...docs].filter((file) => existsSync(join(repoRoot, file)))
 }
 
+/** A document's text with LF line ends (a Windows checkout may have turned them into CRLF). */
+export function readDoc(file: string): string {
+  return readFileSync(join(repoRoot, file), 'utf8').replace(/\r\n/g, '\n')
+}
+
 /** Every fenced block (``` or ~~~) of a Markdown file, in order. */
 export function codeBlocks(file: string): CodeBlock[] {
-  const lines = readFileSync(join(repoRoot, file), 'utf8').split('\n')
+  const lines = readDoc(file).split('\n')
   const blocks: CodeBlock[] = []
   for (let i = 0; i < lines.length; i++) {
     const open = /^(\s*)(`{3,}|~{3,})\s*([^\s`]*)/.exec(lines[i]!)
