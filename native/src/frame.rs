@@ -290,11 +290,9 @@ pub fn decode_record_into(
     n_blocks: usize,
     out: &mut [u8],
 ) -> DvdResult<usize> {
-    if n_blocks != blocks_for(out.len()) {
-        return Err(DvdError::corrupt(
-            "record block count does not match its length",
-        ));
-    }
+    // The blocks' sizes first, as `decode_record` checks them: a record whose length does not
+    // match its blocks is refused the same way whichever path reads it.
+    check_record(region, pos, n_blocks, out.len())?;
     let mut p = pos;
     let mut rest = out;
     for _ in 0..n_blocks {
@@ -320,6 +318,25 @@ mod tests {
             enc.encode_block(chunk, &mut out).unwrap();
         }
         out
+    }
+
+    /// Found by the `decode` fuzz target: a record whose claimed length does not match its
+    /// blocks and whose block checksum is also wrong was `Corrupt` when read whole but
+    /// `Checksum` when read into a buffer of its length.
+    #[test]
+    fn both_decoders_refuse_a_length_the_blocks_cannot_give_first() {
+        let raw: Vec<u8> = (0..100u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut region = encode_record(&raw);
+        assert_ne!(region[3] & 0x80, 0, "the noise is stored raw");
+        region[10] ^= 1; // the block's checksum no longer matches
+        let len = raw.len() - 1; // a stored block of 100 bytes cannot give 99
+        let whole = decode_record(&region, 0, 1, len, &mut Vec::new()).unwrap_err();
+        let into = decode_record_into(&region, 0, 1, &mut vec![0; len]).unwrap_err();
+        assert_eq!(whole.code, ErrorCode::Corrupt, "{whole}");
+        assert_eq!(into.code, ErrorCode::Corrupt, "{into}");
+        assert_eq!(whole.message, into.message);
     }
 
     #[test]

@@ -21,11 +21,15 @@ pub mod fields;
 pub mod find;
 pub mod format;
 pub mod frame;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_checks;
 pub mod index_table;
 pub mod queue_thread;
 pub mod reader;
 pub mod record_layout;
 pub mod request_key;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod reseal;
 pub mod session_index;
 pub mod short_text;
 #[cfg(test)]
