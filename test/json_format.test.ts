@@ -239,8 +239,11 @@ for (const [what, doc, location] of REFUSED_BY_PYTHON) {
 const GOOD_REQUEST = JSON.stringify(SAMPLE_REQUEST)
 const GOOD_RESPONSE = JSON.stringify(SAMPLE_RESPONSE)
 
+const UNCLOSED = `[[${GOOD_REQUEST}, ${GOOD_RESPONSE}]`
+
 const malformed: [string, string, string][] = [
-  ['invalid JSON', `[[${GOOD_REQUEST}, ${GOOD_RESPONSE}]`, ''],
+  ['invalid JSON', UNCLOSED, `line 1, column ${UNCLOSED.length + 1} (the end of the file)`],
+  ['a stray character', `[[${GOOD_REQUEST},\n  x${GOOD_RESPONSE}]]`, 'line 2, column 3'],
   // An object is read as HAR, which names the missing `log`.
   ['a top-level object', `{"interactions": [[${GOOD_REQUEST}, ${GOOD_RESPONSE}]]}`, 'log'],
   [

@@ -15,6 +15,7 @@ import { DVDFormatError } from '../errors.js'
 import type { DVDRequest, DVDResponse, HeaderPair, Outcome, RecordedError, Recording } from '../model.js'
 import { bodyChunks, isRecordedError } from '../model.js'
 import { chunksFromJson, chunksToJson } from './body_chunks.js'
+import { invalidJsonAt, lineAndColumn } from './json_syntax.js'
 import { fromPythonType, toPythonType } from './python_errors.js'
 import { layOut, type TextLayout } from './text_layout.js'
 
@@ -201,6 +202,14 @@ export function parseRecordedError(
   return reader.error(reader.object(value, at), at, request)
 }
 
+/** Where `text`, which `JSON.parse` refused, stops being valid JSON: `line L, column C`. */
+export function syntaxErrorPlace(text: string): string {
+  const at = invalidJsonAt(text)
+  if (at < 0) return ''
+  const place = lineAndColumn(text, at)
+  return at >= text.length ? `${place} (the end of the file)` : place
+}
+
 /**
  * Parses a JSON DVD. Every problem is a {@link DVDFormatError} naming the file and the place
  * inside it (e.g. `[12][1].status`).
@@ -210,7 +219,9 @@ export function parseJson(text: string, file: string): Recording[] {
   try {
     data = JSON.parse(text)
   } catch (cause) {
-    throw new DVDFormatError(file, '', `invalid JSON (${(cause as Error).message})`, { cause })
+    throw new DVDFormatError(file, syntaxErrorPlace(text), `invalid JSON (${(cause as Error).message})`, {
+      cause,
+    })
   }
   const reader: Reader = new Reader(file)
   if (!Array.isArray(data))

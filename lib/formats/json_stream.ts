@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs'
 import { DVDFormatError } from '../errors.js'
 import type { Recording } from '../model.js'
 import { parseRecordingValue } from './json.js'
+import { invalidJsonAt } from './json_syntax.js'
 
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
@@ -43,6 +44,14 @@ export function closingQuote(chunk: Buffer, from: number): number {
   }
 }
 
+/** The character starting at byte `i` of `chunk`, quoted, or its byte in hex when it is not text. */
+function shown(chunk: Buffer, i: number): string {
+  const b = chunk[i]!
+  return b >= 0x20 && b < 0x7f
+    ? JSON.stringify(String.fromCharCode(b))
+    : `byte 0x${b.toString(16).padStart(2, '0')}`
+}
+
 /** Where the scanner is between items of the top-level array. */
 type Expect = 'open' | 'item-or-close' | 'item' | 'comma-or-close' | 'end'
 
@@ -58,8 +67,12 @@ export async function* readJsonStream(
   let parts: Buffer[] = []
   let index = 0
   let offset = 0
-  const fail = (problem: string): never => {
-    throw new DVDFormatError(file, index > 0 ? `[${index}]` : '', problem)
+  /** Where the current item starts in the file, in bytes. */
+  let itemOffset = 0
+  /** Fails at byte `byte` of the file, between items (`[index]` is the item expected there). */
+  const fail = (problem: string, byte: number): never => {
+    const place = expect === 'end' || expect === 'open' ? `byte ${byte}` : `[${index}], byte ${byte}`
+    throw new DVDFormatError(file, place, problem)
   }
   let stream: AsyncIterable<Buffer>
   try {
@@ -105,7 +118,16 @@ export async function* readJsonStream(
               try {
                 value = JSON.parse(text)
               } catch (cause) {
-                fail(`invalid JSON (${(cause as Error).message})`)
+                const at = Math.max(invalidJsonAt(text), 0)
+                const byte = itemOffset + Buffer.byteLength(text.slice(0, at))
+                throw new DVDFormatError(
+                  file,
+                  `[${index}], byte ${byte}`,
+                  `invalid JSON (${(cause as Error).message})`,
+                  {
+                    cause,
+                  },
+                )
               }
               yield parseRecordingValue(value, index, file)
               index++
@@ -116,18 +138,20 @@ export async function* readJsonStream(
         }
         if (isSpace(b)) continue
         if (expect === 'open') {
-          if (b !== OPEN_SQUARE) fail('invalid JSON: expected a list of [request, response] pairs')
+          if (b !== OPEN_SQUARE)
+            fail('invalid JSON: expected a list of [request, response] pairs', offset + i)
           expect = 'item-or-close'
         } else if ((expect === 'item-or-close' || expect === 'comma-or-close') && b === CLOSE_SQUARE) {
           expect = 'end'
         } else if (expect === 'comma-or-close') {
-          if (b !== COMMA) fail(`invalid JSON: unexpected "${String.fromCharCode(b)}" after item`)
+          if (b !== COMMA) fail(`invalid JSON: unexpected ${shown(chunk, i)} after item`, offset + i)
           expect = 'item'
         } else if (expect === 'item' || expect === 'item-or-close') {
-          if (b !== OPEN_SQUARE) fail('expected a [request, response] pair')
+          if (b !== OPEN_SQUARE) fail('expected a [request, response] pair', offset + i)
           depth = 1
           itemStart = i
-        } else fail(`invalid JSON: unexpected "${String.fromCharCode(b)}" after the end of the list`)
+          itemOffset = offset + i
+        } else fail(`invalid JSON: unexpected ${shown(chunk, i)} after the end of the list`, offset + i)
       }
       if (depth > 0 && itemStart >= 0) parts.push(chunk.subarray(itemStart))
       offset += chunk.length
@@ -140,5 +164,5 @@ export async function* readJsonStream(
       code: 'DVD_ERR_IO',
     })
   }
-  if (expect !== 'end') fail('invalid JSON: the file ends before the list is closed')
+  if (expect !== 'end') fail('invalid JSON: the file ends before the list is closed', offset)
 }
