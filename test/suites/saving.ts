@@ -1,7 +1,7 @@
 /** When and how a DVD is saved (atomically, never half-written), against every storage. */
 import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import type { TestFn } from 'ava'
 import { DVDLoader, DVDSaveError } from '../../lib/index.js'
 import { startServer } from '../helpers/server.js'
@@ -173,4 +173,70 @@ export function savingSuite(test: TestFn, format: Format): void {
     t.deepEqual(readdirSync(dir), ['plain'])
     await server.close()
   })
+
+  // A full disk: a small tmpfs mounted for the test (root only) runs out of space while the DVD is
+  // written.
+
+  /** Mounts a 64 KiB tmpfs at a fresh folder; returns it, or why that is not possible here. */
+  function smallDisk(): string | { skip: string } {
+    if (process.getuid?.() !== 0) return { skip: 'not running as root, so no tmpfs can be mounted' }
+    const dir = join(tempDir(), 'disk')
+    mkdirSync(dir)
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { encoding: 'utf8' })
+    if (mount.status !== 0)
+      return { skip: `mount -t tmpfs failed: ${(mount.stderr || mount.error?.message || '').trim()}` }
+    return dir
+  }
+
+  /**
+   * Unmounts `dir`. Lazily: a binary DVD stays mapped after close until it is garbage-collected,
+   * which keeps the file system busy; it goes away with the last mapping.
+   */
+  function unmount(dir: string): void {
+    spawnSync('umount', ['-l', dir])
+  }
+
+  const diskProbe = smallDisk()
+  if (typeof diskProbe === 'string') unmount(diskProbe)
+  else console.log(`full-disk tests skipped: ${diskProbe.skip}`)
+  const diskTest = typeof diskProbe === 'string' ? test : test.skip
+
+  diskTest(
+    `a save onto a full disk raises DVDSaveError ENOSPC, keeps the previous file and leaves no temporary file`,
+    async (t) => {
+      const server = await startServer()
+      const disk = smallDisk() as string
+      try {
+        const file = join(disk, `full.${ext}`)
+        await DVDLoader.use(file, async () => (await fetch(`${server.origin}/json`)).text())
+        const before = readFileSync(file)
+
+        // 8 MB of incompressible bytes cannot fit in 64 KiB, in either format.
+        const dvd = await DVDLoader.open(file, { recordMode: 'all' })
+        t.is((await (await dvd.fetch(`${server.origin}/large`)).arrayBuffer()).byteLength, 8 << 20)
+        const error = await t.throwsAsync(dvd.close(), { instanceOf: DVDSaveError })
+        t.is(error?.code, 'DVD_ERR_SAVE')
+        t.is(error?.osCode, 'ENOSPC')
+        t.is(error?.file, file)
+        t.regex(error!.message, /Free some disk space, then run again\./)
+        t.deepEqual(readFileSync(file), before)
+        t.deepEqual(readdirSync(disk), [basename(file)])
+
+        // The process goes on: the old DVD replays, and a small save onto the same disk works.
+        const replay = await DVDLoader.open(file, { recordMode: 'none' })
+        t.is((await replay.fetch(`${server.origin}/json`)).status, 200)
+        await replay.close()
+        const again = await DVDLoader.open(file, { recordMode: 'new_episodes' })
+        await (await again.fetch(`${server.origin}/counter`)).text()
+        await again.close()
+        const saved = await DVDLoader.open(file, { recordMode: 'none' })
+        t.is(saved.count, 2)
+        await saved.close()
+        t.deepEqual(readdirSync(disk), [basename(file)])
+      } finally {
+        unmount(disk)
+        await server.close()
+      }
+    },
+  )
 }
