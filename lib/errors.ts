@@ -293,3 +293,29 @@ export class RequestOutsideTestError extends DVDError {
     this.request = request
   }
 }
+
+/**
+ * Another process (or another open DVD of this process) is recording into the same DVD file. Two
+ * writers would each save only their own recordings, the last save silently dropping the other's,
+ * so the second is refused. The lock file beside the DVD names the holder; a lock whose process is
+ * gone is taken over.
+ */
+export class DVDLockedError extends DVDError {
+  readonly file: string
+  /** The lock file, `<file>.lock`. */
+  readonly lockFile: string
+  /** The process holding the lock, as its lock file names it. */
+  readonly holder: { pid: number; host: string; since: string }
+
+  constructor(file: string, lockFile: string, holder: { pid: number; host: string; since: string }) {
+    super(
+      'DVD_ERR_LOCKED',
+      `${file}: process ${holder.pid} on ${holder.host} has been recording into this DVD since ${holder.since} ` +
+        "(two writers would lose each other's recordings). Record into it from one process at a time, give " +
+        `each process its own DVD, or only replay it (DVD_RECORD_MODE=none). If that process is gone, delete ${lockFile}.`,
+    )
+    this.file = file
+    this.lockFile = lockFile
+    this.holder = holder
+  }
+}

@@ -19,6 +19,7 @@ export {
   CannotRecordError,
   DVDError,
   DVDFormatError,
+  DVDLockedError,
   DVDNotFoundError,
   DVDSaveError,
   InvalidOptionError,

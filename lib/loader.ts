@@ -15,6 +15,7 @@ import {
   UnusedRecordingsError,
   unusedWarning,
 } from './dvd.js'
+import { type DVDLock, lockDVD } from './dvd_lock.js'
 import { DVDFormatError, DVDNotFoundError, InvalidOptionError } from './errors.js'
 import { type BinarySource, baseSources, openBinaryStore, writeBinaryAsync } from './formats/binary.js'
 import { binarySessionFormat } from './formats/binary_session.js'
@@ -229,6 +230,7 @@ export class LoadedDVD {
   readonly #close: CloseSettings
   /** Where the new recordings are being written, when they are written as they are made. */
   readonly #session: StreamedSession | undefined
+  readonly #lock: DVDLock | undefined
   #closed = false
   /** Ends this DVD's `node:http` interception, while installed for it. */
   #releaseHttp: (() => void) | undefined
@@ -240,6 +242,8 @@ export class LoadedDVD {
     dispatcher: Dispatcher,
     closeSettings: CloseSettings = CLOSE_DEFAULTS,
     session?: StreamedSession,
+    /** The file's writer lock, given back at close. */
+    lock?: DVDLock,
   ) {
     this.file = file
     this.format = format
@@ -247,6 +251,7 @@ export class LoadedDVD {
     this.dispatcher = dispatcher
     this.#close = closeSettings
     this.#session = session
+    this.#lock = lock
   }
 
   /** The record mode in force (after `DVD_RECORD_MODE` and `CI`). */
@@ -362,24 +367,30 @@ export class LoadedDVD {
     const session = this.#session
     if (options.save === false) {
       session?.abort()
-      return
+      return this.#lock?.release()
     }
-    await nodeHttpRecorded(this.dvd)
     const mode = this.mode
-    const unused = this.dvd.unplayedCount
-    const prune = this.#close.dropUnused && mode === 'new_episodes' && unused > 0
-    // A binary file stays mapped after close so recordings can still be inspected; the mapping is
-    // released when the DVD is garbage-collected.
-    if ((this.dirty || prune) && mode !== 'none' && mode !== 'passthrough') {
-      // The recordings are in the temporary file already: only the index is left to write.
-      if (session?.complete && !prune) await session.finish()
-      else {
-        try {
-          await this.save()
-        } finally {
-          session?.abort()
+    let unused = 0
+    let prune = false
+    try {
+      await nodeHttpRecorded(this.dvd)
+      unused = this.dvd.unplayedCount
+      prune = this.#close.dropUnused && mode === 'new_episodes' && unused > 0
+      // A binary file stays mapped after close so recordings can still be inspected; the mapping is
+      // released when the DVD is garbage-collected.
+      if ((this.dirty || prune) && mode !== 'none' && mode !== 'passthrough') {
+        // The recordings are in the temporary file already: only the index is left to write.
+        if (session?.complete && !prune) await session.finish()
+        else {
+          try {
+            await this.save()
+          } finally {
+            session?.abort()
+          }
         }
       }
+    } finally {
+      this.#lock?.release()
     }
     if (unused === 0) return
     const sample = this.dvd.unusedSample()
@@ -406,11 +417,20 @@ export const DVDLoader = {
     const existing = mode === 'passthrough' ? undefined : await detectFormat(path)
     if (existing === undefined && mode === 'none')
       throw new DVDNotFoundError(path, mode, { fromCI: resolved.modeFromCI })
+    // A DVD that may be saved has one writer: a second one would drop the first one's recordings.
+    const writes = mode === 'all' || mode === 'new_episodes' || (mode === 'once' && existing === undefined)
+    const lock = writes ? lockDVD(path) : undefined
     // Mode `all` re-records from scratch: the old file is never read, so even a damaged one is replaced.
-    const store =
-      existing === undefined || mode === 'all'
-        ? new MemoryStore([], matchOn)
-        : await openStore(path, existing, matchOn, resolved.onWarning)
+    let store: RecordingStore
+    try {
+      store =
+        existing === undefined || mode === 'all'
+          ? new MemoryStore([], matchOn)
+          : await openStore(path, existing, matchOn, resolved.onWarning)
+    } catch (error) {
+      lock?.release()
+      throw error
+    }
     const format = existing !== undefined && mode !== 'all' ? existing : formatForPath(path)
     // New recordings go to disk as they are made (HAR DVDs: at close). With dropUnused the file's
     // own recordings are copied only at close, once it is known which were played.
@@ -458,6 +478,7 @@ export const DVDLoader = {
         intercept: resolved.intercept,
       },
       session,
+      lock,
     )
   },
 

@@ -11,9 +11,9 @@ import { tempDir } from './helpers/tmp.js'
 
 const library = fileURLToPath(new URL('../lib/index.js', import.meta.url))
 
-/** Files in `dir` other than `name`: the temporary file a DVD is recorded into. */
+/** Files in `dir` other than `name` and its writer lock: the temporary file a DVD is recorded into. */
 function others(dir: string, name: string): string[] {
-  return readdirSync(dir).filter((f) => f !== name)
+  return readdirSync(dir).filter((f) => f !== name && f !== `${name}.lock`)
 }
 
 for (const ext of ['dvd.lz4', 'dvd.json']) {

@@ -133,12 +133,12 @@ export function savingSuite(test: TestFn, format: Format): void {
         (await fetch(`${server.origin}/json`)).text(),
       )
       const before = readFileSync(file)
-      const dvd = await DVDLoader.open(file, { recordMode: 'all' })
-      // Read-only before the first recording: a binary DVD's temporary file is made then. The
-      // request is still answered; the save fails at close.
+      // Read-only before opening: the writer lock is taken at open, and a binary DVD's temporary file
+      // is made at the first recording. The request is still answered; the save fails at close.
       const undo = makeReadOnly(dir)!
       let error: DVDSaveError | undefined
       try {
+        const dvd = await DVDLoader.open(file, { recordMode: 'all' })
         t.is((await dvd.fetch(`${server.origin}/counter`)).status, 200)
         error = await t.throwsAsync(dvd.close(), { instanceOf: DVDSaveError })
       } finally {
