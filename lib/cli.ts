@@ -17,6 +17,9 @@ import { DEFAULT_MATCH_ON, type MatcherName, normalizeMatchOn, ParsedRequest } f
 import { headerValue, isRecordedError, type Recording } from './model.js'
 import { asFormatError, binaryBackend } from './native.js'
 import { count } from './plural.js'
+import { DEFAULT_SECRET_HEADERS, parameterFilters } from './redact.js'
+import { bodyRules, redactRecording } from './redact_body.js'
+import { CREDENTIAL_SHAPES, scanRecording } from './secret_scan.js'
 
 /** Where the CLI writes. */
 export interface CliIO {
@@ -32,6 +35,7 @@ interface Command {
   usage: string
   summary: string
   options: Record<string, 'flag' | 'value'>
+  /** How many file arguments; -1: one or more. */
   positional: number
   run: (args: string[], flags: Map<string, string | true>, io: CliIO) => Promise<void>
 }
@@ -137,6 +141,105 @@ async function convert(
   progress.done()
   const index = format === 'binary' ? `, indexed on ${matchOn.join(',')}` : ''
   io.stdout(`${output}: ${count(written, 'recording')}${index}\n`)
+}
+
+/** A comma-separated list flag, split. */
+function listFlag(flags: Map<string, string | true>, name: string): string[] {
+  const value = flags.get(name)
+  if (value === undefined) return []
+  if (value === true) throw new UsageError(`--${name} needs a comma-separated list`)
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+}
+
+/** The rules of `redact`, from its flags: the same as the recording options. */
+function redactionRules(flags: Map<string, string | true>) {
+  const text: (string | RegExp)[] = []
+  const literal = flags.get('text')
+  if (typeof literal === 'string') text.push(literal)
+  const pattern = flags.get('pattern')
+  if (typeof pattern === 'string') {
+    try {
+      text.push(new RegExp(pattern, 'g'))
+    } catch (error) {
+      throw new UsageError(`--pattern: ${(error as Error).message}`)
+    }
+  }
+  if (flags.has('credentials')) text.push(...CREDENTIAL_SHAPES.map((shape) => shape.pattern))
+  return {
+    settings: {
+      secretHeaders: new Set(DEFAULT_SECRET_HEADERS),
+      filterQueryParameters: parameterFilters(listFlag(flags, 'query-params'))!,
+      filterPostDataParameters: parameterFilters(listFlag(flags, 'post-params'))!,
+    },
+    body: bodyRules({ jsonFields: listFlag(flags, 'json-fields'), text }, '--json-fields/--text/--pattern'),
+  }
+}
+
+const redactCommand: Command = {
+  usage:
+    'dvd-convert redact IN OUT [--json-fields a,b] [--text LITERAL] [--pattern REGEX] [--credentials] [--query-params a,b] [--post-params a,b] [--match-on LIST]',
+  summary:
+    'copy a DVD (any format in, the format OUT names out) with secrets replaced by [REDACTED]: credential headers, ' +
+    'the named parameters, response-body JSON members at any depth, text, and with --credentials what scan finds',
+  options: {
+    'json-fields': 'value',
+    text: 'value',
+    pattern: 'value',
+    credentials: 'flag',
+    'query-params': 'value',
+    'post-params': 'value',
+    'match-on': 'value',
+  },
+  positional: 2,
+  async run([input, output], flags, io) {
+    const { settings, body } = redactionRules(flags)
+    const format = outputFormat(output!)
+    async function* redacted() {
+      for await (const recording of readRecordings(input!, {
+        onWarning: (m) => io.stderr(`warning: ${m}\n`),
+      }))
+        yield redactRecording(recording, settings, body)
+    }
+    const written = await writeRecordings(output!, format, redacted(), { matchOn: matchOnFlag(flags) })
+    io.stdout(`${output}: ${count(written, 'recording')}, redacted\n`)
+  },
+}
+
+const scanCommand: Command = {
+  usage: 'dvd-convert scan FILE...',
+  summary:
+    'look for strings shaped like credentials (bearer tokens, AWS access keys, sk-/ghp_-style keys, private-key ' +
+    'blocks); exit 1 naming each recording and place when one is found',
+  options: {},
+  positional: -1,
+  async run(files, _flags, io) {
+    let found = 0
+    let recordings = 0
+    for (const file of files) {
+      let index = 0
+      for await (const recording of readRecordings(file)) {
+        for (const f of scanRecording(recording, index)) {
+          io.stdout(`${file}: recording #${f.recording} (${f.request}) ${f.place}: ${f.kind} ${f.masked}\n`)
+          found++
+        }
+        index++
+      }
+      recordings += index
+    }
+    if (found > 0) {
+      throw new DVDError(
+        'DVD_ERR_SECRETS',
+        `${count(found, 'credential-shaped string')} in ${count(files.length, 'file')}; ` +
+          'scrub them with dvd-convert redact (--credentials, --json-fields, --query-params…)',
+      )
+    }
+    io.stdout(
+      `no credential-shaped strings in ${count(recordings, 'recording')} of ${count(files.length, 'file')}\n`,
+    )
+  },
 }
 
 const commands: Record<string, Command> = {
@@ -301,6 +404,8 @@ const commands: Record<string, Command> = {
       io.stdout(`${file}: ${count(written, 'recording')}, indexed on ${matchOn.join(',')}\n`)
     },
   },
+  redact: redactCommand,
+  scan: scanCommand,
 }
 
 /** The play state of each recording, from a run report written with `JSON.stringify(dvd.report())`. */
@@ -369,7 +474,7 @@ function parseArgs(command: Command, argv: string[]): { args: string[]; flags: M
       flags.set(name, value)
     }
   }
-  if (args.length !== command.positional) {
+  if (command.positional < 0 ? args.length === 0 : args.length !== command.positional) {
     throw new UsageError(`expected ${count(command.positional, 'file argument')}, got ${args.length}`)
   }
   return { args, flags }

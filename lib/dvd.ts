@@ -30,7 +30,8 @@ import {
 import type { RecordMode } from './options.js'
 import { type Bucket, choose, PlayCounts } from './play_counts.js'
 import { count as plural } from './plural.js'
-import { type ParameterFilters, type RedactionSettings, redactRequest, redactResponse } from './redact.js'
+import { type ParameterFilters, type RedactionSettings, redactRequest } from './redact.js'
+import { type BodyRules, redactOutcome } from './redact_body.js'
 
 /**
  * The parts an undici dispatch gives a request by (`method` as sent, `origin`, `path`): a store may
@@ -192,6 +193,8 @@ export interface DVDSettings {
   filterPostDataParameters?: ParameterFilters | undefined
   /** Factor applied to the recorded arrival offsets of streamed chunks on replay; 0 or absent: no delays. */
   timing?: number
+  /** Secrets replaced in response bodies before recording. */
+  responseBodyRules?: BodyRules | undefined
 }
 
 /** One recording in a {@link RunReport}. */
@@ -465,12 +468,9 @@ export class DVD {
     }
   }
 
-  /** The outcome with its secret headers redacted (a recorded error's partial response too). */
+  /** The outcome with its secret headers and body values redacted (a recorded error's partial response too). */
   #redactOutcome(outcome: Outcome): Outcome {
-    const secrets = this.settings.secretHeaders
-    if (!secrets || secrets.size === 0) return outcome
-    if (!isRecordedError(outcome)) return redactResponse(outcome, secrets)
-    return outcome.partial ? { ...outcome, partial: redactResponse(outcome.partial, secrets) } : outcome
+    return redactOutcome(outcome, this.settings.secretHeaders ?? NONE, this.settings.responseBodyRules)
   }
 
   /**

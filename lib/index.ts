@@ -63,3 +63,4 @@ export {
   type WarningCode,
 } from './options.js'
 export { DEFAULT_SECRET_HEADERS, type ParameterFilter, REDACTED } from './redact.js'
+export type { ResponseBodyRedaction } from './redact_body.js'

@@ -461,6 +461,7 @@ export const DVDLoader = {
         filterQueryParameters: resolved.filterQueryParameters,
         filterPostDataParameters: resolved.filterPostDataParameters,
         timing: resolved.timing,
+        responseBodyRules: resolved.responseBodyRules,
       },
       session,
     )

@@ -7,6 +7,7 @@ import { InvalidOptionError } from './errors.js'
 import { DEFAULT_MATCH_ON, type ExtraMatcher, type MatcherName, normalizeMatchOn } from './matchers.js'
 import type { DVDRequest, DVDResponse } from './model.js'
 import { DEFAULT_SECRET_HEADERS, type ParameterFilter, parameterFilters } from './redact.js'
+import { type BodyRules, bodyRules, type ResponseBodyRedaction } from './redact_body.js'
 
 /**
  * How a DVD treats requests:
@@ -91,6 +92,16 @@ export interface DVDOptions {
    */
   filterPostDataParameters?: readonly ParameterFilter[]
   /**
+   * Secrets in response bodies, replaced by `[REDACTED]` before the recording is stored (also in
+   * a recorded error's partial response): the values of JSON members named in `jsonFields`, at any
+   * depth (`{ jsonFields: ['access_token', 'refresh_token'] }` for an OAuth token endpoint), and
+   * text matching `text` (literal strings or regular expressions) in any UTF-8 body. A compressed
+   * body that needs redacting is stored decoded; a JSON body with a redacted member is stored as
+   * re-serialized JSON. Replay hands out the redacted body. `dvd-convert redact` applies the same
+   * rules to an existing DVD.
+   */
+  redactResponseBody?: ResponseBodyRedaction
+  /**
    * Where warnings go, with their code: recordings never played, reported by `close()`
    * (`DVD_WARN_UNUSED`), a binary DVD indexed for another `matchOn`, at open
    * (`DVD_WARN_INDEX`), and HAR entries a DVD cannot replay, skipped at open
@@ -156,6 +167,8 @@ export interface ResolvedOptions {
   secretHeaders: Set<string>
   filterQueryParameters: Map<string, string | null>
   filterPostDataParameters: Map<string, string | null>
+  /** Response-body redaction; `undefined` when there is none. */
+  responseBodyRules: BodyRules | undefined
   onWarning: (message: string, code: WarningCode) => void
   allowUnused: boolean
   dropUnused: boolean
@@ -202,6 +215,7 @@ const KNOWN = new Set<string>([
   'upstream',
   'redactSecrets',
   'secretHeaders',
+  'redactResponseBody',
   'onWarning',
   'allowUnused',
   'timing',
@@ -356,6 +370,7 @@ export function resolveOptions(
     secretHeaders: new Set(secretHeaders.map((h) => h.toLowerCase())),
     filterQueryParameters: checkFilters(o.filterQueryParameters, 'filterQueryParameters'),
     filterPostDataParameters: checkFilters(o.filterPostDataParameters, 'filterPostDataParameters'),
+    responseBodyRules: bodyRules(o.redactResponseBody),
     onWarning:
       checkFunction<(message: string, code: WarningCode) => void>(o.onWarning, 'onWarning') ??
       emitProcessWarning,

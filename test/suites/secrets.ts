@@ -13,6 +13,7 @@ import {
   REDACTED,
   type Recording,
 } from '../../lib/index.js'
+import { startServer } from '../helpers/server.js'
 import { tempDir } from '../helpers/tmp.js'
 import { extOf, type Format, savedText } from './format.js'
 
@@ -316,5 +317,43 @@ export function secretsSuite(test: TestFn, format: Format): void {
     await rec.close()
     await server.close()
     t.deepEqual(seen, [`session=${REDACTED}; Path=/; HttpOnly`, `theme=${REDACTED}`])
+  })
+
+  // Shaped like real keys, made up for the tests.
+  const TOKEN = 'sk-test0123456789abcdefghijklmn'
+  const AWS_KEY = 'AKIAIOSFODNN7EXAMPLE'
+  /** The echo route answers `{ method, contentType, authorization, body }`: the token comes back. */
+  const call = {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    body: `{"note":"${AWS_KEY}"}`,
+  }
+
+  test('redactResponseBody replaces JSON members at any depth and text patterns before the DVD is written; the replay matches', async (t) => {
+    const server = await startServer()
+    const file = join(tempDir(), `echo.${ext}`)
+    const rules = {
+      redactResponseBody: { jsonFields: ['authorization'], text: [/text\/plain;charset=utf-8/i, 'QUtJQUlP'] },
+    }
+    const dvd = await DVDLoader.open(file, { recordMode: 'once', ...rules })
+    const live = (await (await dvd.fetch(`${server.origin}/echo`, call)).json()) as Record<string, string>
+    t.is(live.authorization, `Bearer ${TOKEN}`, 'the caller gets the real response')
+    await dvd.close()
+
+    t.false(readFileSync(file).includes(TOKEN))
+
+    const replay = await DVDLoader.open(file, { recordMode: 'none' })
+    const res = await replay.fetch(`${server.origin}/echo`, call)
+    t.is(res.status, 200)
+    const text = await res.text()
+    const body = JSON.parse(text) as Record<string, string>
+    t.is(body.authorization, '[REDACTED]')
+    t.is(body.method, 'POST')
+    t.is(body.contentType, '[REDACTED]')
+    // The echoed request body, base64: the literal rule replaced the AKIA… key's first 8 characters.
+    t.is(body.body, Buffer.from(call.body).toString('base64').replace('QUtJQUlP', '[REDACTED]'))
+    t.is(res.headers.get('content-length'), String(Buffer.byteLength(text)))
+    await replay.close()
+    await server.close()
   })
 }
