@@ -6,6 +6,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { encodeRecording, writeBinary } from '../../dist/lib/formats/binary.js'
 import { DEFAULT_MATCH_ON } from '../../dist/lib/matchers.js'
+import { sampleRecordings } from '../../dist/test/helpers/reader_mutations.js'
+import { largeBody } from '../../dist/test/helpers/server.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const seeds = join(here, 'seeds')
@@ -14,19 +16,6 @@ const records = join(seeds, 'record')
 rmSync(seeds, { recursive: true, force: true })
 mkdirSync(dvds, { recursive: true })
 mkdirSync(records, { recursive: true })
-
-/** Seeded bytes (xorshift32), so that the seeds are the same on every run. */
-function noise(length, seed) {
-  const out = Buffer.alloc(length)
-  let x = seed
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
 
 const json = (value) => Buffer.from(JSON.stringify(value))
 const get = (url, body, extra = {}) => ({
@@ -62,22 +51,9 @@ const shapes = {
     },
   ],
   // A recorded network error, with the part of a response received before it.
-  error: [
-    {
-      request: { method: 'GET', url: 'http://127.0.0.1:9/down', headers: [] },
-      outcome: {
-        errorClass: 'Error',
-        name: 'Error',
-        message: 'connect ECONNREFUSED 127.0.0.1:9',
-        code: 'ECONNREFUSED',
-        details: { errno: -111, syscall: 'connect' },
-        elapsedMs: 3,
-        partial: { status: 200, headers: [], body: Buffer.from('par') },
-      },
-    },
-  ],
+  error: sampleRecordings().filter((r) => r.outcome.errorClass !== undefined),
   // An incompressible body: its block is stored raw rather than LZ4-compressed.
-  stored: [get('https://cdn.example.com/blob.bin', noise(3000, 7))],
+  stored: [get('https://cdn.example.com/blob.bin', largeBody(3000))],
   // Enough records for an index of more than 16 checksum pieces, read lazily piece by piece.
   // Minimal recordings keep it small.
   many: Array.from({ length: 800 }, (_, i) => ({

@@ -33,7 +33,7 @@ export interface ReaderUnderTest {
 const text = (s: string) => new Uint8Array(Buffer.from(s))
 
 /** Valid recordings of every shape the JSON reader distinguishes. */
-function sampleRecordings(): Recording[] {
+export function sampleRecordings(): Recording[] {
   return [
     {
       request: {
