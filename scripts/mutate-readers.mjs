@@ -1,20 +1,29 @@
-// Throws seeded mutations of valid files at the JSON DVD readers (whole-file and streaming) and
+// Throws seeded mutations of valid files at the JSON DVD readers (whole-file and streaming; with
+// --har, the HAR reader instead) and
 // counts what each gives: read (still valid), refused with each error code, or a finding (any
 // other exception, or a DVDFormatError that names no file or place). Exits 1 on any finding.
-//   npm run build && node scripts/mutate-readers.mjs [COUNT=10000] [SEED=26]
+//   npm run build && node scripts/mutate-readers.mjs [COUNT=10000] [SEED=26] [--har]
 // The mutations and readers are in test/helpers/reader_mutations.ts.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { READERS, readMutant, runMutations, writeHugeBody } from '../dist/test/helpers/reader_mutations.js'
+import {
+  HAR_READER,
+  READERS,
+  readMutant,
+  runMutations,
+  writeHugeBody,
+} from '../dist/test/helpers/reader_mutations.js'
 
-const count = Number(process.argv[2] ?? 10_000)
-const seed = Number(process.argv[3] ?? 26)
+const args = process.argv.slice(2).filter((a) => a !== '--har')
+const readers = process.argv.includes('--har') ? [HAR_READER] : READERS
+const count = Number(args[0] ?? 10_000)
+const seed = Number(args[1] ?? 26)
 const dir = mkdtempSync(join(tmpdir(), 'dvd-rw-mutations-'))
 let findings = 0
 try {
   const started = process.hrtime.bigint()
-  for (const tally of await runMutations({ count, seed, dir })) {
+  for (const tally of await runMutations({ readers, count, seed, dir })) {
     console.log(`${tally.reader}: ${tally.total} mutants, ${tally.read} still valid and read`)
     for (const [code, n] of Object.entries(tally.byCode).sort()) console.log(`  ${code}: ${n}`)
     console.log(`  by mutation: ${JSON.stringify(tally.byKind)}`)
@@ -25,10 +34,10 @@ try {
       console.log(`  FINDING (${f.kind}) ${f.file}\n    ${f.error.split('\n').join('\n    ')}`)
     findings += tally.findings.length
   }
-  // One body of 100 MB per reader, timed.
+  // One JSON DVD with a body of 100 MB per JSON reader, timed.
   const huge = join(dir, 'huge.dvd.json')
   writeHugeBody(huge, 100)
-  for (const reader of READERS) {
+  for (const reader of readers.filter((r) => r.extension === '.dvd.json')) {
     const t0 = process.hrtime.bigint()
     const outcome = await readMutant(reader, huge, '')
     const ms = (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0)

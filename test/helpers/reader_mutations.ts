@@ -11,6 +11,8 @@ import { writeFileSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DVDFormatError } from '../../lib/errors.js'
+import { serializeHar } from '../../lib/formats/har.js'
+import { readHarFile } from '../../lib/formats/har_stream.js'
 import { parseJson, serializeJson } from '../../lib/formats/json.js'
 import { readJsonStream } from '../../lib/formats/json_stream.js'
 import type { Recording } from '../../lib/model.js'
@@ -98,6 +100,22 @@ export const READERS: ReaderUnderTest[] = [
     },
   },
 ]
+
+/**
+ * The HAR reader (the loader and the CLI both read HAR files through the streaming reader), put
+ * under the same mutations with `node scripts/mutate-readers.mjs COUNT SEED --har`. Not yet in
+ * {@link READERS}: a syntax error outside the entries (in the `{"log": …}` around them) names no
+ * place yet.
+ */
+export const HAR_READER: ReaderUnderTest = {
+  name: 'har',
+  extension: '.har',
+  seeds: () => {
+    const recordings = sampleRecordings()
+    return [[...serializeHar(recordings)].join(''), [...serializeHar([])].join('')]
+  },
+  read: (file) => readHarFile(file),
+}
 
 // ---------------------------------------------------------------- mutations
 
