@@ -11,7 +11,7 @@ import { InvalidOptionError } from './errors.js'
 import { type DVDResponse, isRecordedError, type Outcome, type Recording } from './model.js'
 import { REDACTED, type RedactionSettings, redactRequest, redactResponse } from './redact.js'
 
-/** What {@link redactResponseBody} replaces, as the `redactResponseBody` option gives it. */
+/** What `redactResponseBody` replaces, as the `redactResponseBody` option gives it. */
 export interface ResponseBodyRedaction {
   /** JSON member names (exact, case-sensitive) whose values become `"[REDACTED]"`, at any depth. */
   jsonFields?: readonly string[]
