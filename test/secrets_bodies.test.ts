@@ -43,7 +43,7 @@ test('dvd-convert scan names each credential-shaped string by recording and plac
   const dir = tempDir()
   const leaky = join(dir, 'leaky.dvd.json')
   // Recorded before any body rule existed: the request header is redacted by default, the echo is not.
-  await DVDLoader.use(leaky, async (dvd) => {
+  await DVDLoader.use(leaky, { recordMode: 'once' }, async (dvd) => {
     await (await dvd.fetch(`${server.origin}/json`)).text()
     await (await dvd.fetch(`${server.origin}/echo`, { ...call, body: 'ok' })).text()
   })
@@ -92,7 +92,7 @@ test('dvd-convert redact applies named JSON members, a literal and a pattern', a
   const server = await startServer()
   const dir = tempDir()
   const leaky = join(dir, 'leaky.dvd.lz4')
-  await DVDLoader.use(leaky, async (dvd) => {
+  await DVDLoader.use(leaky, { recordMode: 'once' }, async (dvd) => {
     await (await dvd.fetch(`${server.origin}/echo`, { ...call, body: 'ok' })).text()
   })
   const clean = join(dir, 'clean.dvd.json')

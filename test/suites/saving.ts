@@ -208,7 +208,9 @@ export function savingSuite(test: TestFn, format: Format): void {
       const disk = smallDisk() as string
       try {
         const file = join(disk, `full.${ext}`)
-        await DVDLoader.use(file, async () => (await fetch(`${server.origin}/json`)).text())
+        await DVDLoader.use(file, { recordMode: 'once' }, async () =>
+          (await fetch(`${server.origin}/json`)).text(),
+        )
         const before = readFileSync(file)
 
         // 8 MB of incompressible bytes cannot fit in 64 KiB, in either format.
