@@ -250,7 +250,8 @@ function modeFromCI(option: RecordMode | undefined, env: NodeJS.ProcessEnv): boo
   return (fromEnv === undefined || fromEnv === '') && option === undefined && isCI(env)
 }
 
-function isCI(env: NodeJS.ProcessEnv): boolean {
+/** Whether `CI` says this is a CI run (`true` or `1`), which makes replay-only the default. */
+export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.CI === 'true' || env.CI === '1'
 }
 

@@ -11,6 +11,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Dispatcher } from 'undici'
 import type { DVD } from '../dvd.js'
 import { RequestOutsideTestError } from '../errors.js'
+import { isCI } from '../options.js'
 
 /** A DVD now, or one opened on the first request (a test's DVD). */
 export type RouteTarget = DVD | (() => Promise<DVD>)
@@ -113,8 +114,7 @@ const warned = new Set<string>()
  */
 export function outsideTests(request: string): Error | undefined {
   if (!guarded) return undefined
-  const ci = process.env.CI === 'true' || process.env.CI === '1'
-  if (ci) {
+  if (isCI()) {
     const error = new RequestOutsideTestError(request)
     // Runners that print a failed fetch as `fetch failed` without its cause (ava, at module
     // scope) would hide why: say it on stderr too.
